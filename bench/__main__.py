@@ -1,0 +1,33 @@
+"""`make bench`: every figure as the median of repeated runs, printed as one table and written
+to bench/results.json (git-ignored)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from bench import gate
+
+ROWS = []  # (key, value, unit, target, note)
+
+
+def main() -> None:
+    g50 = gate.measure(50)
+    ROWS.append(("gate_p50_us", g50["p50_us"], "µs", None, "one order, 21 policies, 50 positions"))
+    ROWS.append(("gate_p99_us", g50["p99_us"], "µs", 50, "one order, 21 policies, 50 positions"))
+    g500 = gate.measure(500)
+    ROWS.append(("gate_p99_us_500", g500["p99_us"], "µs", None, "the same with 500 positions"))
+
+    print(f"perpguard bench on {platform.python_implementation()} {platform.python_version()}, {platform.machine()}")
+    print(f"{'figure':<22}{'value':>12}  {'unit':<6}{'target':>10}  note")
+    for key, value, unit, target, note in ROWS:
+        verdict = "" if target is None else ("  ok" if value <= target else "  MISSED")
+        print(f"{key:<22}{value:>12.2f}  {unit:<6}{'' if target is None else f'<= {target}':>10}  {note}{verdict}")
+    out = Path(__file__).parent / "results.json"
+    out.write_text(json.dumps({key: value for key, value, *_ in ROWS}, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Textual console (SPEC section 13). It reaches the engine only through EngineLink."""

@@ -1,0 +1,127 @@
+"""Loss-driven brakes: period loss limits, drawdown from peak, a losing-streak breaker.
+
+Each denies entries while breached; the engine loop also turns the first two into
+trading-state changes (REDUCE_ONLY until the period ends; drawdown latches until resume).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from engine.model import Reason
+from engine.policies.base import Policy, Rules, fmt
+from engine.projection import Projection
+
+
+class LossLimitRules(Rules):
+    dailyLoss: float | None = Field(default=None, gt=0, le=1, description="Fraction of the UTC day's starting equity")
+    weeklyLoss: float | None = Field(default=None, gt=0, le=1, description="Fraction of the ISO week's starting equity (Monday 00:00 UTC)")
+    sessionLossUsd: float | None = Field(default=None, gt=0, description="USD since the engine started")
+    includeUnrealized: bool = Field(default=True, description="Count open positions' unrealized PnL (equity change), else realized only")
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> LossLimitRules:
+        if self.dailyLoss is None and self.weeklyLoss is None and self.sessionLossUsd is None:
+            raise ValueError("give dailyLoss, weeklyLoss or sessionLossUsd")
+        return self
+
+
+class LossLimit(Policy):
+    type = "LOSS_LIMIT"
+    Rules = LossLimitRules
+
+    def breach(self, equity: float | None, counters) -> tuple[str, float, float] | None | Literal["unknown"]:
+        """(period, limit USD, loss USD) of the first breached period, None, or "unknown"."""
+        r: LossLimitRules = self.rules
+        c = counters
+        checks = (
+            ("daily", r.dailyLoss, c.day_start_equity, c.realized_day),
+            ("weekly", r.weeklyLoss, c.week_start_equity, c.realized_week),
+        )
+        for period, share, start, realized in checks:
+            if share is None:
+                continue
+            if start is None or (r.includeUnrealized and equity is None):
+                return "unknown"
+            loss = (start - equity) if r.includeUnrealized else -realized
+            limit = share * start
+            if loss >= limit:
+                return period, limit, loss
+        if r.sessionLossUsd is not None:
+            start = c.session_start_equity
+            if start is None or (r.includeUnrealized and equity is None):
+                return "unknown"
+            loss = (start - equity) if r.includeUnrealized else -c.realized_session
+            if loss >= r.sessionLossUsd:
+                return "session", r.sessionLossUsd, loss
+        return None
+
+    def evaluate(self, p: Projection) -> Reason | None:
+        if p.reducing:
+            return None
+        found = self.breach(p.book.equity, p.counters)
+        if found is None:
+            return None
+        if found == "unknown":
+            return self.unavailable("the period's loss")
+        period, limit, loss = found
+        return self.deny("LOSS_LIMIT", f"{period.capitalize()} loss of {fmt(loss)} USD reached LOSS_LIMIT of {fmt(limit)}; entries stop until the period ends",
+                         limit, loss)
+
+
+class DrawdownRules(Rules):
+    maxDrawdown: float = Field(gt=0, lt=1, description="Fraction below peak equity")
+    action: Literal["REDUCE_ONLY", "PANIC"] = "REDUCE_ONLY"
+
+
+class MaxDrawdown(Policy):
+    type = "MAX_DRAWDOWN"
+    Rules = DrawdownRules
+
+    def drawdown(self, equity: float | None, peak: float | None) -> float | None:
+        if equity is None or peak is None or peak <= 0:
+            return None
+        return max(0.0, 1.0 - equity / peak)
+
+    def evaluate(self, p: Projection) -> Reason | None:
+        if p.reducing:
+            return None
+        dd = self.drawdown(p.book.equity, p.counters.peak_equity)
+        if dd is None:
+            return self.unavailable("the drawdown from peak equity")
+        if dd >= self.rules.maxDrawdown:
+            return self.deny("MAX_DRAWDOWN", f"Drawdown of {fmt(dd)} from peak reached MAX_DRAWDOWN of {fmt(self.rules.maxDrawdown)}",
+                             self.rules.maxDrawdown, dd)
+        return None
+
+
+class CircuitBreakerRules(Rules):
+    maxConsecutiveLosses: int = Field(ge=1, description="Losing closes in a row that trip the breaker")
+    cooldownMinutes: float = Field(ge=0, description="Entries blocked this long after the last losing close")
+
+
+class CircuitBreaker(Policy):
+    """After N losing closes in a row, entries wait out the cooldown from the last loss.
+    The streak resets only on a winning close, so one more loss after the cooldown re-trips it."""
+
+    type = "CIRCUIT_BREAKER"
+    Rules = CircuitBreakerRules
+
+    def cooldown_left(self, counters, now: float) -> float:
+        r: CircuitBreakerRules = self.rules
+        if counters.consecutive_losses < r.maxConsecutiveLosses or counters.last_loss_at is None:
+            return 0.0
+        return max(0.0, counters.last_loss_at + r.cooldownMinutes * 60 - now)
+
+    def evaluate(self, p: Projection) -> Reason | None:
+        if p.reducing:
+            return None
+        left = self.cooldown_left(p.counters, p.now)
+        if left <= 0:
+            return None
+        return self.deny("CIRCUIT_BREAKER",
+                         f"{p.counters.consecutive_losses} losing closes in a row tripped CIRCUIT_BREAKER "
+                         f"(max {self.rules.maxConsecutiveLosses}); entries resume in {int(left // 60)}m{int(left % 60):02d}s",
+                         self.rules.maxConsecutiveLosses, p.counters.consecutive_losses)
