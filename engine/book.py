@@ -46,14 +46,16 @@ class Book:
 
     def load(self, account: Account, positions: list[Position] | tuple[Position, ...],
              open_orders: list[OpenOrder] | tuple[OpenOrder, ...] = (), marks: dict[str, float] | None = None,
-             at: float | None = None) -> None:
-        """Replace everything with a fresh venue snapshot. `marks` are USD per coin."""
+             at: float | None = None, mark_times: dict[str, float] | None = None) -> None:
+        """Replace everything with a fresh venue snapshot. `marks` are USD per coin, observed at
+        `mark_times` (epoch s) when the venue says, else at the snapshot's time."""
         self.account = account
         self.account_time = at if at is not None else account.time
         if marks:
+            default_time = self.account_time if self.account_time is not None else 0.0
             for coin, px in marks.items():
                 self.marks[coin] = px
-                self.mark_times[coin] = self.account_time if self.account_time is not None else 0.0
+                self.mark_times[coin] = (mark_times or {}).get(coin, default_time)
         self.open_orders = {o.oid: o for o in open_orders}
         self._legs = {}
         for p in positions:

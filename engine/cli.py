@@ -111,6 +111,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from engine.replay import replay
+    from engine.replay_output import render_chart, render_timeline
+
+    if args.leverage <= 0 or args.equity <= 0:
+        raise BadInput("--leverage and --equity must be positive")
+    try:
+        result = replay(args.csv, args.market, args.side, args.leverage, args.equity, _policies(args.policies))
+    except (OSError, ValueError) as exc:
+        raise BadInput(str(exc)) from None
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(render_timeline(result))
+        print()
+        print(render_chart(result))
+    return EXIT_FAIL if result.liquidated else EXIT_OK
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     if args.policy_command == "defaults":
         print(json.dumps(DEFAULT_POLICY_BODIES, indent=2))
@@ -138,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--meta", metavar="FILE")
     report.add_argument("--json", action="store_true")
     report.set_defaults(func=cmd_report)
+
+    replay = sub.add_parser("replay", help="stress pass over a candle file through the paper exchange and the engine")
+    replay.add_argument("csv", metavar="CSV", help="Binance kline CSV: open_time_ms,open,high,low,close,volume")
+    replay.add_argument("--market", required=True)
+    replay.add_argument("--side", required=True, choices=["long", "short"])
+    replay.add_argument("--leverage", required=True, type=float)
+    replay.add_argument("--equity", type=float, default=100_000.0, help="starting equity, USD (default 100000)")
+    replay.add_argument("--policies", metavar="FILE")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(func=cmd_replay)
 
     policy = sub.add_parser("policy", help="policies: defaults")
     policy.add_argument("policy_command", choices=["defaults"])

@@ -75,12 +75,13 @@ class FundingGuard(Policy):
     Rules = FundingGuardRules
 
     def evaluate(self, p: Projection) -> Reason | None:
-        if p.reducing or p.s1 is None:
+        if p.reducing:
             return None
         rate = p.book.funding.get(p.coin)
         if rate is None:
             return self.unavailable(f"the funding rate of {p.coin}")
-        paying = (p.s1 > 0 and rate > 0) or (p.s1 < 0 and rate < 0)
+        # A risk-increasing order (adding, opening or flipping) always ends on its own side.
+        paying = (p.sign > 0 and rate > 0) or (p.sign < 0 and rate < 0)
         if paying and exceeds(abs(rate), self.rules.maxHourlyFunding):
             side = "longs" if rate > 0 else "shorts"
             return self.deny("FUNDING_GUARD",

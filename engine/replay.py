@@ -1,0 +1,148 @@
+"""`perpguard replay`: a stress pass over real candles, through the paper exchange and the engine.
+
+The position is already open at the first bar's open (equity × leverage of notional: policies
+have no say over it). Each bar becomes marks every 3 s along its path. A simple strategy keeps
+trying to add exposure each bar; the gate answers; the de-risk controller acts on the buffer.
+The result: a timeline, the minimum buffer, and whether the venue liquidated the account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN
+from pathlib import Path
+
+from engine import connector as venue
+from engine.clock import ManualClock
+from engine.derisk import on_lot
+from engine.events import EngineEvent
+from engine.increments import round_price
+from engine.markets import canonical_coin
+from engine.model import OrderIntent, TradingState
+from engine.paper.exchange import PaperExchange
+from engine.paper.market import candle_marks, read_candles
+from engine.paper.markets import market_for
+from engine.policies import Policy
+from engine.runtime import Engine
+
+ADD_SHARE = 0.10  # the strategy tries to add 10% of equity of notional each bar
+_QUIET = {"order_sent", "notify"}  # not worth a timeline line each
+
+
+@dataclass
+class ReplayResult:
+    market: str
+    side: str
+    leverage: float
+    equity_start: float
+    equity_end: float
+    liquidated: bool
+    min_margin_buffer: float | None
+    bars: int
+    marks: int
+    events: list[dict] = field(default_factory=list)
+    series: dict[str, list[float]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "market": self.market, "side": self.side, "leverage": self.leverage,
+            "equity_start": self.equity_start, "equity_end": self.equity_end,
+            "liquidated": self.liquidated, "min_margin_buffer": self.min_margin_buffer,
+            "bars": self.bars, "marks": self.marks, "events": self.events,
+        }
+
+
+async def run_replay(csv_path: str | Path, market: str, side: str, leverage: float, equity: float,
+                     policies: list[Policy]) -> ReplayResult:
+    coin = canonical_coin(market)
+    candles = read_candles(csv_path)
+    if not candles:
+        raise ValueError(f"{csv_path}: no bars")
+    info = market_for(coin)
+    clock = ManualClock(candles[0].open_time)
+    paper = PaperExchange({coin: info}, equity=equity, clock=clock)
+    paper.set_mark(coin, candles[0].open)
+    await _open_position(paper, coin, side, leverage, equity, candles[0].open, info.sz_decimals)
+
+    engine = Engine(paper, policies, clock)
+    events: list[EngineEvent] = []
+    engine.listeners.append(events.append)
+    await engine.start()
+
+    series = {"price": [], "buffer": [], "size": []}
+    min_buffer: float | None = None
+    marks_per_bar = 20
+    strategy_active = True
+    n = 0
+    for tick in candle_marks(candles, 3.0, coin):
+        clock.set(tick.time)
+        paper.set_mark(coin, tick.px)
+        await engine.tick()
+        await engine.settle()
+        buffer = engine.book.margin_buffer
+        if buffer is not None and (min_buffer is None or buffer < min_buffer):
+            min_buffer = buffer
+        if n % marks_per_bar == 0:
+            position = engine.book.position(coin)
+            series["price"].append(tick.px)
+            series["buffer"].append(buffer if buffer is not None else float("nan"))
+            series["size"].append(position.size if position else 0.0)
+            if strategy_active and not engine.liquidated:
+                strategy_active = await _try_to_add(engine, coin, side, n // marks_per_bar)
+        n += 1
+        if engine.liquidated and not engine.book.positions():
+            break
+    await engine.settle()
+    return ReplayResult(coin, side, leverage, equity, engine.book.equity or 0.0, engine.liquidated or paper_liquidated(events),
+                        min_buffer, len(candles), n, _compact(events), series)
+
+
+def paper_liquidated(events: list[EngineEvent]) -> bool:
+    return any(e.kind == "liquidated" for e in events)
+
+
+async def _open_position(paper: PaperExchange, coin: str, side: str, leverage: float, equity: float,
+                         px: float, sz_decimals: int) -> None:
+    """The starting position: equity × leverage of notional at the first open, outside the gate
+    (trimmed by the fill's slippage and fee, which the venue's margin check counts)."""
+    await paper.set_leverage(coin, max(1, int(round(leverage))))
+    fill_px = px * (1 + paper.slippage)
+    size = on_lot(equity / (fill_px * (1 / leverage + paper.taker_fee)), sz_decimals, ROUND_DOWN)
+    order_side = "buy" if side == "long" else "sell"
+    limit = round_price(px * (1.01 if order_side == "buy" else 0.99), sz_decimals, order_side)
+    ack = await paper.place(venue.OrderRequest(coin, order_side, size, limit, "Ioc", False, "replay-open"))
+    if not ack.ok:
+        raise ValueError(f"the starting position could not be opened: {ack.error}")
+
+
+async def _try_to_add(engine: Engine, coin: str, side: str, bar: int) -> bool:
+    """One attempt to add exposure; False once the strategy stands down (trading stopped)."""
+    equity = engine.book.equity or 0.0
+    intent = OrderIntent(market=coin, side="buy" if side == "long" else "sell", notional_usd=max(ADD_SHARE * equity, 11.0),
+                         client_id=f"replay-add-{bar}")
+    result = await engine.submit(intent)
+    if result.status == "denied" and engine.trading.state is not TradingState.ACTIVE:
+        engine.emit("strategy_stood_down", f"strategy stands down: trading is {engine.trading.state.value}")
+        return False
+    return True
+
+
+def _compact(events: list[EngineEvent]) -> list[dict]:
+    """The timeline: repeated denials or rejections for the same reason fold into one line with a count."""
+    out: list[dict] = []
+    for e in events:
+        if e.kind in _QUIET:
+            continue
+        row = e.as_dict()
+        folds = e.kind in ("order_denied", "order_rejected") and out and out[-1]["kind"] == e.kind
+        if folds and (out[-1].get("code"), out[-1]["message"][:40]) == (row.get("code"), row["message"][:40]):
+            out[-1]["count"] = out[-1].get("count", 1) + 1
+            out[-1]["last_at"] = e.at
+            continue
+        out.append(row)
+    return out
+
+
+def replay(csv_path: str, market: str, side: str, leverage: float, equity: float, policies: list[Policy]) -> ReplayResult:
+    return asyncio.run(run_replay(csv_path, market, side, leverage, equity, policies))
