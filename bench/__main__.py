@@ -7,7 +7,7 @@ import json
 import platform
 from pathlib import Path
 
-from bench import gate
+from bench import engine_paths, gate
 
 ROWS = []  # (key, value, unit, target, note)
 
@@ -18,6 +18,9 @@ def main() -> None:
     ROWS.append(("gate_p99_us", g50["p99_us"], "µs", 50, "one order, 21 policies, 50 positions"))
     g500 = gate.measure(500)
     ROWS.append(("gate_p99_us_500", g500["p99_us"], "µs", None, "the same with 500 positions"))
+    ROWS.append(("replay_bars_per_s", engine_paths.replay_bars_per_s(), "bars/s", None,
+                 "replay of the 2021-05-19 crash, 10x long, default policies (target >= 50000)"))
+    ROWS.append(("reaction_p99_ms", engine_paths.reaction_p99_ms(), "ms", 5, "mark crossing warnBuffer -> reducing order handed to the connector"))
 
     print(f"perpguard bench on {platform.python_implementation()} {platform.python_version()}, {platform.machine()}")
     print(f"{'figure':<22}{'value':>12}  {'unit':<6}{'target':>10}  note")

@@ -109,8 +109,8 @@ class RiskCounters:
         self.session_start_equity: float | None = None
         self.day_start_equity: float | None = None
         self.week_start_equity: float | None = None
-        self._day: float | None = None
-        self._week: float | None = None
+        self._day_end = float("-inf")  # when the current UTC day / ISO week ends (epoch s)
+        self._week_end = float("-inf")
         self.realized_day = 0.0
         self.realized_week = 0.0
         self.realized_session = 0.0
@@ -138,11 +138,12 @@ class RiskCounters:
         """A fresh account value (USD): rolls periods, tracks the peak."""
         if self.session_start_equity is None:
             self.session_start_equity = equity
-        day, week = day_start(at), week_start(at)
-        if self._day != day:
-            self._day, self.day_start_equity, self.realized_day = day, equity, 0.0
-        if self._week != week:
-            self._week, self.week_start_equity, self.realized_week = week, equity, 0.0
+        if at >= self._day_end:  # a new UTC day (boundaries computed only when crossed)
+            self._day_end = day_start(at) + DAY
+            self.day_start_equity, self.realized_day = equity, 0.0
+        if at >= self._week_end:
+            self._week_end = week_start(at) + WEEK
+            self.week_start_equity, self.realized_week = equity, 0.0
         if self.peak_equity is None or equity > self.peak_equity:
             self.peak_equity = equity
 

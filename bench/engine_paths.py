@@ -1,0 +1,62 @@
+"""Engine-loop figures: replay throughput, and the reaction from a mark that crosses warnBuffer
+to the reducing order handed to the connector."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+from engine.clock import ManualClock
+from engine.connector import OrderRequest
+from engine.paper.exchange import PaperExchange
+from engine.paper.markets import PAPER_MARKETS
+from engine.policy_file import default_policies
+from engine.replay import run_replay
+from engine.runtime import Engine
+
+CRASH = Path(__file__).parent.parent / "tests/fixtures/crashes/binance_um_BTCUSDT_1m_2021-05-19_1219-1345Z.csv"
+
+
+def replay_bars_per_s(repeats: int = 5) -> float:
+    """Bars per second of `perpguard replay` over the 2021 crash, all default policies on."""
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = asyncio.run(run_replay(CRASH, "BTC", "long", 10, 100_000, default_policies()))
+        rates.append(result.marks / 20 / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+async def _one_reaction() -> float:
+    clock = ManualClock(1_700_000_000.0)
+    paper = PaperExchange(PAPER_MARKETS, clock=clock)
+    paper.set_mark("BTC", 50_000.0)
+    await paper.set_leverage("BTC", 40)
+    await paper.place(OrderRequest("BTC", "buy", "76", "50500", "Ioc"))  # buffer ≈ 51%
+    engine = Engine(paper, default_policies(), clock)
+    await engine.start()
+    handed = []
+    place = paper.place
+
+    async def timed_place(order):
+        handed.append(time.perf_counter())
+        return await place(order)
+
+    paper.place = timed_place
+    clock.advance(1)
+    t0 = time.perf_counter()
+    paper.set_mark("BTC", 49_800.0)  # crosses warn
+    await engine.settle()
+    await engine.stop()
+    assert handed, "no reducing order was sent"
+    return (handed[0] - t0) * 1000
+
+
+def reaction_p99_ms(trials: int = 300) -> float:
+    async def run() -> list[float]:
+        return [await _one_reaction() for _ in range(trials)]
+
+    samples = sorted(asyncio.run(run()))
+    return samples[int(len(samples) * 0.99) - 1]
