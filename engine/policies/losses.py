@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from engine.model import Reason
-from engine.policies.base import Policy, Rules, fmt
+from engine.policies.base import Policy, Rules, below, fmt
 from engine.projection import Projection
 
 
@@ -47,14 +47,14 @@ class LossLimit(Policy):
                 return "unknown"
             loss = (start - equity) if r.includeUnrealized else -realized
             limit = share * start
-            if loss >= limit:
+            if not below(loss, limit):  # reaching the limit trips it, float noise included
                 return period, limit, loss
         if r.sessionLossUsd is not None:
             start = c.session_start_equity
             if start is None or (r.includeUnrealized and equity is None):
                 return "unknown"
             loss = (start - equity) if r.includeUnrealized else -c.realized_session
-            if loss >= r.sessionLossUsd:
+            if not below(loss, r.sessionLossUsd):
                 return "session", r.sessionLossUsd, loss
         return None
 
@@ -91,7 +91,7 @@ class MaxDrawdown(Policy):
         dd = self.drawdown(p.book.equity, p.counters.peak_equity)
         if dd is None:
             return self.unavailable("the drawdown from peak equity")
-        if dd >= self.rules.maxDrawdown:
+        if not below(dd, self.rules.maxDrawdown):
             return self.deny("MAX_DRAWDOWN", f"Drawdown of {fmt(dd)} from peak reached MAX_DRAWDOWN of {fmt(self.rules.maxDrawdown)}",
                              self.rules.maxDrawdown, dd)
         return None
