@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from decimal import ROUND_DOWN
 
 from engine import connector as venue
@@ -14,8 +15,21 @@ from engine.book import Book
 from engine.derisk import ReduceOrder, on_lot
 from engine.increments import round_price
 from engine.model import Decision, TradingState
+from engine.pending import PendingAction
 
 LIFECYCLE_TIMEOUT = 10.0  # seconds to wait for a pending order's outcome
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """`status`: sent (the venue has it), pending (held: DELAY/APPROVAL), denied (by the gate),
+    rejected (the venue refused it), dry_run."""
+
+    status: str
+    decision: Decision
+    ack: venue.OrderAck | None = None
+    pending: PendingAction | None = None
+    error: str | None = None
 
 
 class Executor:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import dataclass
 from typing import Callable
 
 from engine import connector as venue
@@ -21,7 +20,7 @@ from engine.clock import Clock
 from engine.counters import RiskCounters
 from engine.derisk import ReduceOrder, flatten_orders, reduction_to_target
 from engine.events import EngineEvent
-from engine.execution import Executor
+from engine.execution import Executor, SubmitResult
 from engine.gate import RiskGate
 from engine.model import Decision, OrderIntent, Tier, TradingState
 from engine.pending import PendingAction, PendingQueue, PendingStatus, PendingStore
@@ -38,18 +37,6 @@ ACCOUNT_REFRESH_SECONDS = 5.0  # re-read the venue's account this often (clock s
 PANIC_ATTEMPTS = 20  # a thin book may fill only part of each IOC: keep taking the remainder
 PANIC_SLIPPAGE = 0.05  # panic exits accept up to 5% from mark: getting out beats the price
 DEFAULT_MAX_MARK_AGE = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitResult:
-    """`status`: sent (the venue has it), pending (held: DELAY/APPROVAL), denied (by the gate),
-    rejected (the venue refused it), dry_run."""
-
-    status: str
-    decision: Decision
-    ack: venue.OrderAck | None = None
-    pending: PendingAction | None = None
-    error: str | None = None
 
 
 class Engine:

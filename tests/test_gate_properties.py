@@ -22,14 +22,7 @@ SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 COINS = tuple(MARKS)  # BTC ETH SOL DOGE
 TOL = 1e-9  # the engine lets a figure equal to its limit through, within float noise
 
-SEED_BODIES = [json.loads(line) for line in (
-    '{"walletId": "<id>", "type": "PERP_MAX_LEVERAGE", "rules": {"maxLeverage": 5.0, "leverageTiers": {"BTC-USD": 3.0, "ETH-USD": 4.0, "ALT-USD": 2.0}}}',
-    '{"walletId": "<id>", "type": "PERP_MAX_POSITION_USD", "rules": {"maxPositionUsd": 50000, "marketLimits": {"BTC-USD": 25000, "ETH-USD": 15000, "SOL-USD": 10000}}}',
-    '{"walletId": "<id>", "type": "PERP_ALLOWED_MARKETS", "rules": {"allowedMarkets": ["BTC-USD", "ETH-USD", "SOL-USD"]}}',
-    '{"walletId": "<id>", "type": "SPENDING_LIMIT", "rules": {"instant_max_usd": 1000, "notify_max_usd": 5000, "delay_max_usd": 20000, "delay_seconds": 300, "daily_limit_usd": 50000, "monthly_limit_usd": 500000}}',
-    '{"walletId": "<id>", "type": "RATE_LIMIT", "rules": {"maxTransactions": 100, "period": "hourly"}}',
-    '{"walletId": "<id>", "type": "ACTION_CATEGORY_LIMIT", "rules": {"categoryLimits": {"swap": {"daily_limit_usd": 100000}, "lending": {"daily_limit_usd": 50000}, "derivatives": {"daily_limit_usd": 200000}}}}',
-)]
+from policy_cases import SEED_BODIES  # noqa: E402  (the six bodies of SPEC section 11, verbatim)
 
 
 # ---- strategies ----------------------------------------------------------------------------

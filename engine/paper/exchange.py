@@ -45,12 +45,11 @@ from engine.connector import (
 from engine.increments import round_size
 from engine.model import Account, MarginMode, MarketInfo, OpenOrder, Position
 from engine.paper.ledger import DEFAULT_LEVERAGE, Ledger
-from engine.paper.rules import OrderCheck, check_order_request
+from engine.paper.rules import OrderCheck, capped_funding_rate, check_order_request
 
 TAKER_FEE = 0.00045  # Hyperliquid base tier, fraction of notional
 MAKER_FEE = 0.00015
 SLIPPAGE = 0.0005  # taker fills at mark ± 5 bp (never worse than the limit)
-FUNDING_CAP_PER_HOUR = 0.04  # SPEC 7: hourly rate capped at 4%
 STALE_AFTER_SECONDS = 10.0
 HOUR = 3600.0
 
@@ -209,7 +208,7 @@ class PaperExchange:
             for r in self._resting.values()
         )
         account = Account(value, value, max(0.0, self._available_margin()), now)
-        rates = {coin: _cap(rate) for coin, rate in self.funding_rates.items()}
+        rates = {coin: capped_funding_rate(rate) for coin, rate in self.funding_rates.items()}
         return VenueSnapshot(account, positions, orders, dict(ledger.marks), now, rates, dict(self.mark_times))
 
     async def place(self, order: OrderRequest) -> OrderAck:
@@ -385,7 +384,7 @@ class PaperExchange:
             self._funded_hour += 1
             at = self._funded_hour * HOUR
             for coin in list(self.ledger.holdings):
-                rate = _cap(self.funding_rates.get(coin, 0.0))
+                rate = capped_funding_rate(self.funding_rates.get(coin, 0.0))
                 if rate == 0:
                     continue
                 size, px = float(self.ledger.size(coin)), self.ledger.mark(coin)
@@ -404,7 +403,3 @@ class PaperExchange:
         now, value = self.clock.now(), self.ledger.account_value()
         for c in closures:
             self._emit(Liquidated(c.coin, float(c.size), c.px, -c.realized_pnl, now, value))
-
-
-def _cap(rate: float) -> float:
-    return max(-FUNDING_CAP_PER_HOUR, min(FUNDING_CAP_PER_HOUR, rate))
