@@ -78,11 +78,11 @@ async def run_replay(csv_path: str | Path, market: str, side: str, leverage: flo
     for tick in candle_marks(candles, 3.0, coin):
         clock.set(tick.time)
         paper.set_mark(coin, tick.px)
-        await engine.tick()
-        await engine.settle()
-        buffer = engine.book.margin_buffer
+        buffer = engine.book.margin_buffer  # as the mark lands, before the engine reacts to it
         if buffer is not None and (min_buffer is None or buffer < min_buffer):
             min_buffer = buffer
+        await engine.tick()
+        await engine.settle()
         if n % marks_per_bar == 0:
             position = engine.book.position(coin)
             series["price"].append(tick.px)
