@@ -25,7 +25,6 @@ from engine.gate import RiskGate
 from engine.model import Decision, OrderIntent, Tier, TradingState
 from engine.pending import PendingAction, PendingQueue, PendingStatus, PendingStore
 from engine.policies import Policy
-from engine.policies.base import below
 from engine.policies.buffer import MinMarginBuffer
 from engine.policies.losses import LossLimit, MaxDrawdown
 from engine.policies.market_data import StaleData
@@ -176,7 +175,7 @@ class Engine:
             return
         for policy in self.drawdowns:
             dd = policy.drawdown(equity, self.counters.peak_equity)
-            if dd is not None and not below(dd, policy.rules.maxDrawdown):
+            if policy.breached(dd):
                 if policy.rules.action == "PANIC":
                     return self._start_panic(f"drawdown {dd:.1%} reached MAX_DRAWDOWN")
                 self._stop("max_drawdown", now, LATCHED, f"drawdown {dd:.1%} reached MAX_DRAWDOWN {policy.rules.maxDrawdown:.0%}")

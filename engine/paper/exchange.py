@@ -45,13 +45,13 @@ from engine.connector import (
 from engine.increments import round_size
 from engine.model import Account, MarginMode, MarketInfo, OpenOrder, Position
 from engine.paper.ledger import DEFAULT_LEVERAGE, Ledger
-from engine.paper.rules import OrderCheck, capped_funding_rate, check_order_request
+from engine.paper.funding import HourlyFunding
+from engine.paper.rules import OrderCheck, check_order_request
 
 TAKER_FEE = 0.00045  # Hyperliquid base tier, fraction of notional
 MAKER_FEE = 0.00015
 SLIPPAGE = 0.0005  # taker fills at mark ± 5 bp (never worse than the limit)
 STALE_AFTER_SECONDS = 10.0
-HOUR = 3600.0
 
 MISSING_ORDER = "Order was never placed, already canceled, or filled."
 
@@ -88,7 +88,6 @@ class PaperExchange:
         self.taker_fee, self.maker_fee, self.slippage = taker_fee, maker_fee, slippage
         self.partial_fill_ratio = partial_fill_ratio
         self.stale_after = stale_after
-        self.funding_rates: dict[str, float] = {}  # hourly, fraction; longs pay when > 0
         self.mark_times: dict[str, float] = {}
         self._resting: dict[str, _Resting] = {}  # insertion order = time priority
         self._in_flight: list[_InFlight] = []
@@ -96,7 +95,7 @@ class PaperExchange:
         self._client_ids: dict[str, str] = {}
         self._next_oid = 1
         now = self.clock.now()
-        self._funded_hour = math.floor(now / HOUR)
+        self.funding = HourlyFunding(now)
         self._dead_man_at: float | None = None
         self._last_mark_at = now
         self._stale = False
@@ -137,7 +136,7 @@ class PaperExchange:
 
     def set_funding_rate(self, coin: str, hourly_rate: float) -> None:
         """Hourly funding rate (fraction; longs pay when > 0). Capped at ±4% when applied."""
-        self.funding_rates[coin] = hourly_rate
+        self.funding.rates[coin] = hourly_rate
 
     def set_mark(self, coin: str, px: float) -> bool:
         """A new mark (USD) from the market feed. False when ignored (`freeze_marks`)."""
@@ -208,7 +207,7 @@ class PaperExchange:
             for r in self._resting.values()
         )
         account = Account(value, value, max(0.0, self._available_margin()), now)
-        rates = {coin: capped_funding_rate(rate) for coin, rate in self.funding_rates.items()}
+        rates = self.funding.capped_rates()
         return VenueSnapshot(account, positions, orders, dict(ledger.marks), now, rates, dict(self.mark_times))
 
     async def place(self, order: OrderRequest) -> OrderAck:
@@ -378,20 +377,10 @@ class PaperExchange:
         return len(orders)
 
     def _apply_funding(self, now: float) -> None:
-        """At each hour boundary passed: every position pays size × oracle (= mark) × capped rate."""
-        hour = math.floor(now / HOUR)
-        while self._funded_hour < hour:
-            self._funded_hour += 1
-            at = self._funded_hour * HOUR
-            for coin in list(self.ledger.holdings):
-                rate = capped_funding_rate(self.funding_rates.get(coin, 0.0))
-                if rate == 0:
-                    continue
-                size, px = float(self.ledger.size(coin)), self.ledger.mark(coin)
-                payment = size * px * rate
-                self.ledger.pay_funding(coin, payment)
-                self._emit(FundingPaid(coin, rate, payment, size, px, at))
-            self._check_liquidation()
+        for at in self.funding.due_hours(now):
+            for event in self.funding.pay(self.ledger, at):
+                self._emit(event)
+            self._check_liquidation()  # funding alone can take an account under
 
     def _check_liquidation(self) -> None:
         """SPEC 7: when account value < maintenance margin at mark, the whole cross account is

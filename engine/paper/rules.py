@@ -82,11 +82,3 @@ def check_order_request(order: OrderRequest, info: MarketInfo, ledger: Ledger, s
                                                              f"{new_notional:,.0f} USD allows {tier_max:g}x; "
                                                              f"leverage is {leverage}x)")
     return OrderCheck(None, "", size, taker_px)
-
-
-FUNDING_CAP_PER_HOUR = 0.04  # SPEC 7: hourly rate capped at 4%
-
-
-def capped_funding_rate(rate: float) -> float:
-    """The hourly funding rate the venue applies: the given rate, capped at ±4%."""
-    return max(-FUNDING_CAP_PER_HOUR, min(FUNDING_CAP_PER_HOUR, rate))

@@ -85,13 +85,17 @@ class MaxDrawdown(Policy):
             return None
         return max(0.0, 1.0 - equity / peak)
 
+    def breached(self, dd: float | None) -> bool:
+        """The drawdown (fraction) has reached maxDrawdown, float noise included."""
+        return dd is not None and not below(dd, self.rules.maxDrawdown)
+
     def evaluate(self, p: Projection) -> Reason | None:
         if p.reducing:
             return None
         dd = self.drawdown(p.book.equity, p.counters.peak_equity)
         if dd is None:
             return self.unavailable("the drawdown from peak equity")
-        if not below(dd, self.rules.maxDrawdown):
+        if self.breached(dd):
             return self.deny("MAX_DRAWDOWN", f"Drawdown of {fmt(dd)} from peak reached MAX_DRAWDOWN of {fmt(self.rules.maxDrawdown)}",
                              self.rules.maxDrawdown, dd)
         return None
