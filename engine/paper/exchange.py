@@ -132,6 +132,11 @@ class PaperExchange:
         """Orders placed from now on reach the venue `seconds` later (0 = at once)."""
         self._order_delay = max(0.0, float(seconds))
 
+    @property
+    def dead_man_deadline(self) -> float | None:
+        """When resting orders will be cancelled unless the switch is re-armed (epoch s), or None."""
+        return self._dead_man_at
+
     # ---- driving -------------------------------------------------------------------------
 
     def set_funding_rate(self, coin: str, hourly_rate: float) -> None:
