@@ -1,0 +1,124 @@
+"""What the engine shows the world: one JSON-ready picture of its state (`GET /v1/state`, the
+stream's snapshots, the console). Read-only: it never changes the engine.
+
+`breakers` turns the policies that count something (losses, drawdown, the losing streak, the
+rate limit, the spend windows, the margin buffer) into usage rows a trader can read at a
+glance: what is used, against what limit, whether it has tripped, and the cooldown left.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.counters import DAY
+from engine.model import MarginMode
+from engine.policies.buffer import MinMarginBuffer
+from engine.policies.flow import RateLimit
+from engine.policies.losses import CircuitBreaker, LossLimit, MaxDrawdown
+from engine.policies.spending import SpendingLimit
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+
+def engine_state(engine: Engine) -> dict:
+    book, now = engine.book, engine.clock.now()
+    equity = book.equity
+    mark_times = [book.mark_times[p.coin] for p in book.positions() if p.coin in book.mark_times]
+    feed_age = now - min(mark_times) if mark_times else (now - max(book.mark_times.values()) if book.mark_times else None)
+    rules = engine.buffer_rules
+    return {
+        "time": now,
+        "trading_state": engine.trading.state.value,
+        "causes": {cause: until for cause, until in engine.trading.causes.items()},
+        "halt_cause": engine.trading.halt_cause,
+        "account": {
+            "equity": equity,
+            "maintenance_margin": book.maintenance_margin,
+            "margin_buffer": book.margin_buffer,
+            "account_leverage": book.account_leverage,
+            "peak_equity": engine.counters.peak_equity,
+            "warn_buffer": rules.warnBuffer if rules else None,
+            "panic_buffer": rules.panicBuffer if rules else None,
+            "target_buffer": rules.targetBuffer if rules else None,
+        },
+        "positions": [position_row(engine, p) for p in book.positions()],
+        "open_orders": [
+            {"oid": o.oid, "coin": o.coin, "side": o.side, "size": o.size, "limit_px": o.limit_px,
+             "reduce_only": o.reduce_only}
+            for o in book.open_orders.values()
+        ],
+        "breakers": breakers(engine, now),
+        "pending": [a.as_dict() for a in engine.pending.open_actions()],
+        "feed_age_seconds": feed_age,
+        "liquidated": engine.liquidated,
+    }
+
+
+def position_row(engine: Engine, pos) -> dict:
+    book = engine.book
+    notional, _mm, iso = book.leg_figures(pos.coin)
+    mark = book.marks.get(pos.coin)
+    backing = iso if pos.margin_mode is MarginMode.ISOLATED else book.cross_account_value
+    upnl = pos.size * (mark - pos.entry_px) if mark is not None else pos.unrealized_pnl
+    return {
+        "coin": pos.coin,
+        "side": "long" if pos.size > 0 else "short",
+        "size": pos.size,
+        "entry_px": pos.entry_px,
+        "mark_px": mark,
+        "notional": notional if mark is not None else None,
+        "leverage": notional / backing if mark is not None and backing else None,
+        "margin_mode": pos.margin_mode.value,
+        "unrealized_pnl": upnl,
+        "liquidation_px": book.liquidation_px(pos.coin),
+        "distance": book.distance(pos.coin),
+    }
+
+
+def _row(policy, name: str, used: float | None, limit: float | None, tripped: bool, cooldown: float = 0.0,
+         unit: str = "") -> dict:
+    return {"policy_id": policy.id, "type": policy.type, "name": name, "used": used, "limit": limit,
+            "unit": unit, "tripped": tripped, "cooldown_seconds": cooldown}
+
+
+def breakers(engine: Engine, now: float) -> list[dict]:
+    """Usage of every counting rule, plus the buffer, in policy order."""
+    book, counters, causes = engine.book, engine.counters, engine.trading.causes
+    rows: list[dict] = []
+    for policy in engine.gate.policies:
+        if not policy.enabled:
+            continue
+        r = policy.rules
+        if isinstance(policy, MinMarginBuffer):
+            buffer = book.margin_buffer
+            rows.append(_row(policy, "margin buffer", buffer, r.warnBuffer, "margin_buffer" in causes, unit="ratio"))
+        elif isinstance(policy, LossLimit):
+            found = policy.breach(book.equity, counters)
+            if r.dailyLoss is not None and counters.day_start_equity is not None and book.equity is not None:
+                loss = counters.day_start_equity - book.equity if r.includeUnrealized else -counters.realized_day
+                rows.append(_row(policy, "daily loss", max(0.0, loss), r.dailyLoss * counters.day_start_equity,
+                                 isinstance(found, tuple) or "loss_limit:daily" in causes,
+                                 _left(causes.get("loss_limit:daily"), now), "USD"))
+            if r.weeklyLoss is not None and counters.week_start_equity is not None and book.equity is not None:
+                loss = counters.week_start_equity - book.equity if r.includeUnrealized else -counters.realized_week
+                rows.append(_row(policy, "weekly loss", max(0.0, loss), r.weeklyLoss * counters.week_start_equity,
+                                 "loss_limit:weekly" in causes, _left(causes.get("loss_limit:weekly"), now), "USD"))
+        elif isinstance(policy, MaxDrawdown):
+            dd = policy.drawdown(book.equity, counters.peak_equity)
+            rows.append(_row(policy, "drawdown", dd, r.maxDrawdown, "max_drawdown" in causes or policy.breached(dd),
+                             unit="ratio"))
+        elif isinstance(policy, CircuitBreaker):
+            left = policy.cooldown_left(counters, now)
+            rows.append(_row(policy, "losing streak", counters.consecutive_losses, r.maxConsecutiveLosses, left > 0, left))
+        elif isinstance(policy, RateLimit):
+            used = counters.window("submissions", r.seconds).total(now)
+            rows.append(_row(policy, f"orders per {r.period}", used, r.maxTransactions, used >= r.maxTransactions))
+        elif isinstance(policy, SpendingLimit) and r.daily_limit_usd is not None:
+            used = counters.window("spend", DAY).total(now)
+            rows.append(_row(policy, "daily spend", used, r.daily_limit_usd, used >= r.daily_limit_usd, unit="USD"))
+    return rows
+
+
+def _left(until: float | None, now: float) -> float:
+    return max(0.0, until - now) if until is not None and until != float("inf") else 0.0
