@@ -158,6 +158,11 @@ class RiskCounters:
         elif realized_pnl > 0:
             self.consecutive_losses = 0
 
+    @property
+    def period_end(self) -> float:
+        """When the current UTC day or ISO week ends, whichever is first (epoch s)."""
+        return min(self._day_end, self._week_end)
+
     def next_day(self, at: float) -> float:
         return day_start(at) + DAY
 

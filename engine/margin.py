@@ -56,7 +56,8 @@ class MarginTable:
     def flat(cls, max_leverage: float) -> MarginTable:
         return cls.from_tiers([MarginTier(0.0, float(max_leverage))])
 
-    def _tier(self, notional: float) -> int:
+    def tier(self, notional: float) -> int:
+        """The index of the tier that applies at this absolute notional (USD)."""
         bounds = self.lower_bounds
         i = len(bounds) - 1
         while i > 0 and notional < bounds[i]:
@@ -65,15 +66,15 @@ class MarginTable:
 
     def maintenance_margin(self, notional: float) -> float:
         """USD maintenance margin for an absolute position notional (USD)."""
-        i = self._tier(notional)
+        i = self.tier(notional)
         return notional * self.rates[i] - self.deductions[i]
 
     def maintenance_rate(self, notional: float) -> float:
         """The tier rate `l` that applies at this notional (fraction)."""
-        return self.rates[self._tier(notional)]
+        return self.rates[self.tier(notional)]
 
     def max_leverage(self, notional: float = 0.0) -> float:
-        return self.max_leverages[self._tier(notional)]
+        return self.max_leverages[self.tier(notional)]
 
 
 def margin_table_for(table_id: int, listed: dict[int, MarginTable]) -> MarginTable | None:

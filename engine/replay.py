@@ -9,6 +9,7 @@ The result: a timeline, the minimum buffer, and whether the venue liquidated the
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN
 from pathlib import Path
@@ -21,12 +22,17 @@ from engine.increments import round_price
 from engine.markets import canonical_coin
 from engine.model import OrderIntent, TradingState
 from engine.paper.exchange import PaperExchange
-from engine.paper.market import candle_marks, read_candles
+from engine.paper.market import bar_path, candle_marks, read_candles
 from engine.paper.markets import market_for
 from engine.policies import Policy
+from engine.replay_quiet import QuietRun
 from engine.runtime import Engine
 
 ADD_SHARE = 0.10  # the strategy tries to add 10% of equity of notional each bar
+MAX_BACKOFF_BARS = 16
+STEP_SECONDS = 3.0  # Hyperliquid updates its mark about every 3 s
+MARKS_PER_BAR = 20
+PATH_MARKS = (0, 6, 13, 19)  # the marks of a bar that sit on open, first extreme, second extreme, close
 _QUIET = {"order_sent", "notify"}  # not worth a timeline line each
 
 
@@ -54,7 +60,8 @@ class ReplayResult:
 
 
 async def run_replay(csv_path: str | Path, market: str, side: str, leverage: float, equity: float,
-                     policies: list[Policy]) -> ReplayResult:
+                     policies: list[Policy], fast: bool = True) -> ReplayResult:
+    """`fast=False` takes every mark through the engine (the reference the fast path is tested against)."""
     coin = canonical_coin(market)
     candles = read_candles(csv_path)
     if not candles:
@@ -70,32 +77,68 @@ async def run_replay(csv_path: str | Path, market: str, side: str, leverage: flo
     engine.listeners.append(events.append)
     await engine.start()
 
-    series = {"price": [], "buffer": [], "size": []}
+    series: dict[str, list[float]] = {"price": [], "buffer": [], "size": []}
+    strategy = Strategy(coin, side)
     min_buffer: float | None = None
-    marks_per_bar = 20
-    strategy_active = True
     n = 0
-    for tick in candle_marks(candles, 3.0, coin):
-        clock.set(tick.time)
-        paper.set_mark(coin, tick.px)
+
+    async def mark(at: float, px: float) -> float | None:
+        clock.set(at)
+        paper.set_mark(coin, px)
         buffer = engine.book.margin_buffer  # as the mark lands, before the engine reacts to it
-        if buffer is not None and (min_buffer is None or buffer < min_buffer):
-            min_buffer = buffer
         await engine.tick()
         await engine.settle()
-        if n % marks_per_bar == 0:
-            position = engine.book.position(coin)
-            series["price"].append(tick.px)
-            series["buffer"].append(buffer if buffer is not None else float("nan"))
-            series["size"].append(position.size if position else 0.0)
-            if strategy_active and not engine.liquidated:
-                strategy_active = await _try_to_add(engine, coin, side, n // marks_per_bar)
-        n += 1
+        return buffer
+
+    quiet = QuietRun(engine, paper, clock, coin) if fast else None
+
+    def observe(bar_buffers: list[float | None]) -> None:
+        nonlocal min_buffer
+        seen = [b for b in bar_buffers if b is not None]
+        if seen and (min_buffer is None or min(seen) < min_buffer):
+            min_buffer = min(seen)
+
+    for bar, candle in enumerate(candles):
+        path = bar_path(candle)
+        points = [(candle.open_time + k * STEP_SECONDS, px) for k, px in zip(PATH_MARKS, path)]
+        n += MARKS_PER_BAR
+        if quiet is not None and not (strategy.wants(bar) and not engine.liquidated):
+            lowest = quiet.cross(points, candle.low, candle.high)
+            if lowest is not None:
+                sample(series, candle.open, quiet.first_buffer, quiet.size)
+                observe([lowest])
+                continue
+        if quiet is not None:
+            quiet.commit()
+        buffer = await mark(candle.open_time, candle.open)
+        position = engine.book.position(coin)
+        sample(series, candle.open, buffer, position.size if position else 0.0)
+        buffers = [buffer]
+        if not engine.liquidated:
+            await strategy.act(engine, bar)
+        lowest = quiet.cross(points[1:], candle.low, candle.high) if quiet is not None else None
+        if lowest is not None:
+            buffers.append(lowest)
+        else:
+            if quiet is not None:
+                quiet.commit()
+            for tick in itertools.islice(candle_marks([candle], STEP_SECONDS, coin), 1, None):
+                buffers.append(await mark(tick.time, tick.px))
+        observe(buffers)
         if engine.liquidated and not engine.book.positions():
             break
+    if quiet is not None:
+        quiet.commit()
     await engine.settle()
     return ReplayResult(coin, side, leverage, equity, engine.book.equity or 0.0, engine.liquidated or paper_liquidated(events),
                         min_buffer, len(candles), n, _compact(events), series)
+
+
+def sample(series: dict[str, list[float]], px: float, buffer: float | None, size: float) -> None:
+    """One chart point a bar: the price, buffer and position size at its open."""
+    series["price"].append(px)
+    series["buffer"].append(buffer if buffer is not None else float("nan"))
+    series["size"].append(size)
 
 
 def paper_liquidated(events: list[EngineEvent]) -> bool:
@@ -116,16 +159,36 @@ async def _open_position(paper: PaperExchange, coin: str, side: str, leverage: f
         raise ValueError(f"the starting position could not be opened: {ack.error}")
 
 
-async def _try_to_add(engine: Engine, coin: str, side: str, bar: int) -> bool:
-    """One attempt to add exposure; False once the strategy stands down (trading stopped)."""
-    equity = engine.book.equity or 0.0
-    intent = OrderIntent(market=coin, side="buy" if side == "long" else "sell", notional_usd=max(ADD_SHARE * equity, 11.0),
-                         client_id=f"replay-add-{bar}")
-    result = await engine.submit(intent)
-    if result.status == "denied" and engine.trading.state is not TradingState.ACTIVE:
-        engine.emit("strategy_stood_down", f"strategy stands down: trading is {engine.trading.state.value}")
-        return False
-    return True
+class Strategy:
+    """The stress pass's bot: it holds the position and tries to add ADD_SHARE of equity each
+    bar. Like any sane bot it backs off after a denial (retries after 1, 2, 4, ... bars, at most
+    MAX_BACKOFF_BARS apart) and stands down for good once trading is stopped."""
+
+    def __init__(self, coin: str, side: str) -> None:
+        self.coin, self.order_side = coin, "buy" if side == "long" else "sell"
+        self.active = True
+        self.next_bar = 0
+        self.denials = 0
+
+    def wants(self, bar: int) -> bool:
+        return self.active and bar >= self.next_bar
+
+    async def act(self, engine: Engine, bar: int) -> None:
+        if not self.wants(bar):
+            return
+        equity = engine.book.equity or 0.0
+        intent = OrderIntent(market=self.coin, side=self.order_side, notional_usd=max(ADD_SHARE * equity, 11.0),
+                             client_id=f"replay-add-{bar}")
+        result = await engine.submit(intent)
+        if result.status != "denied":
+            self.denials, self.next_bar = 0, bar + 1
+            return
+        if engine.trading.state is not TradingState.ACTIVE:
+            self.active = False
+            engine.emit("strategy_stood_down", f"strategy stands down: trading is {engine.trading.state.value}")
+            return
+        self.next_bar = bar + min(MAX_BACKOFF_BARS, 2 ** self.denials)
+        self.denials += 1
 
 
 def _compact(events: list[EngineEvent]) -> list[dict]:

@@ -18,27 +18,25 @@ from engine import connector as venue
 from engine.book import Book
 from engine.clock import Clock
 from engine.counters import RiskCounters
-from engine.derisk import ReduceOrder, flatten_orders, reduction_to_target
 from engine.events import EngineEvent
 from engine.execution import Executor, SubmitResult
 from engine.gate import RiskGate
-from engine.model import Decision, OrderIntent, Tier, TradingState
+from engine.model import Decision, OrderIntent, Tier
 from engine.pending import PendingAction, PendingQueue, PendingStatus, PendingStore
 from engine.policies import Policy
 from engine.policies.buffer import MinMarginBuffer
 from engine.policies.losses import LossLimit, MaxDrawdown
 from engine.policies.market_data import StaleData
-from engine.trading_state import LATCHED, TradingStateMachine
+from engine.protection import Protection
+from engine.trading_state import TradingStateMachine
 
 log = logging.getLogger("perpguard.engine")
 
 ACCOUNT_REFRESH_SECONDS = 5.0  # re-read the venue's account this often (clock seconds)
-PANIC_ATTEMPTS = 20  # a thin book may fill only part of each IOC: keep taking the remainder
-PANIC_SLIPPAGE = 0.05  # panic exits accept up to 5% from mark: getting out beats the price
 DEFAULT_MAX_MARK_AGE = 10.0
 
 
-class Engine:
+class Engine(Protection):
     def __init__(self, connector: venue.Connector, policies: list[Policy], clock: Clock,
                  pending_store: PendingStore | None = None, trading: TradingStateMachine | None = None) -> None:
         self.connector = connector
@@ -59,6 +57,7 @@ class Engine:
         self._resync_wanted = False
         self._reported_stale = False
         self._last_refresh = float("-inf")
+        self._synced_revision: int | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._configure(policies)
 
@@ -95,6 +94,7 @@ class Engine:
 
     async def resync(self) -> None:
         """Reconcile the Book with the venue's own account, positions and open orders."""
+        self._synced_revision = getattr(self.connector, "revision", None)
         snap = await self.connector.snapshot()
         self.book.load(snap.account, snap.positions, snap.open_orders, marks=snap.marks, at=snap.time,
                        mark_times=snap.mark_times)
@@ -103,6 +103,21 @@ class Engine:
         self._last_refresh = snap.time
         self._resync_wanted = False
         self._after_update(snap.time)
+
+    @property
+    def busy(self) -> bool:
+        """Work in flight: a task, a wanted re-read, a de-risk order or a panic exit."""
+        return bool(self._tasks) or self._resync_wanted or self._reducing or self._panicking
+
+    async def _refresh(self, now: float) -> None:
+        """The periodic account check. An in-process venue that says nothing changed since the
+        last read (its `revision`) is confirmed without reading it again."""
+        revision = getattr(self.connector, "revision", None)
+        if revision is not None and revision == self._synced_revision:
+            self.book.touch_account(now)
+            self._last_refresh = now
+        else:
+            await self.resync()
 
     async def settle(self) -> None:
         """Let every task the last events started run to its end (replays and tests)."""
@@ -161,153 +176,6 @@ class Engine:
         if self._resync_wanted and not self._reducing and not self._panicking:
             self._spawn(self.resync())
 
-    # ---- breakers and de-risk ------------------------------------------------------------
-
-    def _after_update(self, now: float) -> None:
-        """Recompute the buffer and the breakers after any update; act on what they say."""
-        book, trading = self.book, self.trading
-        equity = book.equity
-        if equity is None:
-            return
-        self.counters.on_equity(equity, now)
-        self._record(trading.tick(now))
-        if trading.state is TradingState.HALTED or self._panicking:
-            return
-        for policy in self.drawdowns:
-            dd = policy.drawdown(equity, self.counters.peak_equity)
-            if policy.breached(dd):
-                if policy.rules.action == "PANIC":
-                    return self._start_panic(f"drawdown {dd:.1%} reached MAX_DRAWDOWN")
-                self._stop("max_drawdown", now, LATCHED, f"drawdown {dd:.1%} reached MAX_DRAWDOWN {policy.rules.maxDrawdown:.0%}")
-        for policy in self.loss_limits:
-            breach = policy.breach(equity, self.counters)
-            if isinstance(breach, tuple):
-                period = breach[0]
-                until = {"daily": self.counters.next_day(now), "weekly": self.counters.next_week(now)}.get(period, LATCHED)
-                self._stop(f"loss_limit:{period}", now, until, f"{period} loss {breach[2]:,.0f} USD reached LOSS_LIMIT {breach[1]:,.0f} USD")
-        rules = self.buffer_rules
-        buffer = book.margin_buffer
-        if rules is None or buffer is None:
-            return
-        if buffer < rules.warnBuffer and not self._fresh(now):
-            if not self._reported_stale:
-                self._reported_stale = True
-                self.emit("derisk_skipped", f"buffer {buffer:.1%} is below warn, but marks are older than "
-                          f"{self.max_mark_age:g} s: de-risk acts on fresh data only", buffer=buffer)
-            return
-        self._reported_stale = False
-        if buffer < rules.panicBuffer:
-            return self._start_panic(f"margin buffer {buffer:.1%} below panic {rules.panicBuffer:.0%}")
-        if buffer < rules.warnBuffer:
-            if "margin_buffer" not in trading.causes:
-                self._stop("margin_buffer", now, None, f"margin buffer {buffer:.1%} below warn {rules.warnBuffer:.0%}")
-                self._spawn(self._cancel_risk_adding_orders())
-            if not self._reducing:
-                self._reducing = True
-                self._spawn(self._reduce_once(buffer))
-        elif buffer > rules.warnBuffer + rules.hysteresis and "margin_buffer" in trading.causes:
-            self._record(trading.lift("margin_buffer", now))
-
-    def _fresh(self, now: float) -> bool:
-        """Every open position's mark is recent enough to act on."""
-        times = self.book.mark_times
-        return all(now - times.get(p.coin, float("-inf")) <= self.max_mark_age for p in self.book.positions())
-
-    def _stop(self, cause: str, now: float, until: float | None, why: str) -> None:
-        """Add a REDUCE_ONLY cause ("stop trading"), once, and say so."""
-        if cause in self.trading.causes:
-            return
-        self._record(self.trading.reduce_only(cause, now, until))
-        self.emit("breaker_tripped", f"STOP TRADING: {why}", cause=cause, until=until)
-
-    def _record(self, change) -> None:
-        if change is None:
-            return
-        if change.state is TradingState.HALTED:
-            self._cancel_pending_risk(change.cause)
-        self.emit("state_changed", f"trading {change.previous.value} -> {change.state.value}: {change.cause}",
-                  previous=change.previous.value, state=change.state.value, cause=change.cause)
-
-    async def _cancel_risk_adding_orders(self) -> None:
-        for order in list(self.book.open_orders.values()):
-            position = self.book.position(order.coin)
-            size = position.size if position else 0.0
-            adds = not order.reduce_only and (size == 0 or (size > 0) == (order.side == "buy"))
-            if adds:
-                await self.connector.cancel(order.coin, order.oid)
-                self.emit("order_cancelled", f"cancelled resting {order.side} {order.size:g} {order.coin}: it would add exposure",
-                          coin=order.coin, oid=order.oid)
-
-    async def _reduce_once(self, buffer: float) -> None:
-        """One reducing order toward targetBuffer; waits for its result, then re-checks."""
-        try:
-            rules = self.buffer_rules
-            order = reduction_to_target(self.book, rules.targetBuffer, self.gate.slippage)
-            if order is None:
-                return
-            self.emit("derisk_order", f"DE-RISK: buffer {buffer:.1%} < warn {rules.warnBuffer:.0%}: reduce-only "
-                      f"{order.side} {order.size} {order.coin} @ {order.limit_px} toward {rules.targetBuffer:.0%}",
-                      coin=order.coin, side=order.side, size=float(order.size), buffer=buffer)
-            await self._send_reduce(order, "derisk")
-        finally:
-            self._reducing = False
-        if self.book.margin_buffer is not None:
-            self._after_update(self.clock.now())
-
-    async def _send_reduce(self, order: ReduceOrder, purpose: str) -> venue.OrderAck:
-        ack = await self.executor.place_reduce(order)
-        filled = ack.filled_size
-        kind = "reduce_filled" if filled > 0 else "reduce_failed"
-        self.emit(kind, f"{purpose}: {order.side} {order.coin} {ack.status}, filled {filled:g} of {order.size}"
-                  + (f" ({ack.error})" if ack.error else ""),
-                  coin=order.coin, status=ack.status, filled=filled, asked=float(order.size), purpose=purpose)
-        await self.resync()
-        return ack
-
-    def _start_panic(self, cause: str) -> None:
-        if not self._panicking:
-            self._panicking = True
-            self._spawn(self._panic_exit(cause, halt_first=False))
-
-    async def _panic_exit(self, cause: str, halt_first: bool) -> None:
-        """Cancel all, close every position with reduce-only IOCs from the live size, re-read,
-        repeat until flat or attempts run out; then HALTED (latched) and alert."""
-        self._panicking = True
-        now = self.clock.now()
-        try:
-            if halt_first:
-                self._record(self.trading.halt(cause, now))
-            else:
-                self._record(self.trading.reduce_only("panic_exit", now, LATCHED))
-            self.emit("panic_exit", f"PANIC EXIT: {cause}: cancelling all orders and closing every position", cause=cause)
-            await self.connector.cancel_all()
-            await self.resync()
-            for attempt in range(1, PANIC_ATTEMPTS + 1):
-                orders = flatten_orders(self.book, max(PANIC_SLIPPAGE, self.gate.slippage))
-                if not orders:
-                    break
-                for order in orders:
-                    await self._send_reduce(order, f"panic attempt {attempt}")
-            flat = not self.book.positions()
-            self._record(self.trading.halt(cause, self.clock.now()))
-            self.emit("panic_done", f"panic exit {'complete: flat' if flat else 'INCOMPLETE: positions remain'}; trading HALTED",
-                      flat=flat, positions=len(self.book.positions()))
-        finally:
-            self._panicking = False
-
-    async def kill(self, cause: str = "kill switch") -> None:
-        """Panic exit + HALTED, at once, whatever the buffer."""
-        if self._panicking:
-            self._record(self.trading.halt(cause, self.clock.now()))
-            return
-        await self._panic_exit(cause, halt_first=True)
-
-    def resume(self) -> EngineEvent | None:
-        """Lift HALTED and latched stops (the caller has checked the master password)."""
-        change = self.trading.resume(self.clock.now())
-        self._record(change)
-        return self.recent[-1] if change else None
-
     # ---- orders --------------------------------------------------------------------------
 
     async def submit(self, intent: OrderIntent) -> SubmitResult:
@@ -356,7 +224,7 @@ class Engine:
         """Periodic work: due DELAY actions, expired approvals, timed lifts, account refresh."""
         now = self.clock.now()
         if now - self._last_refresh >= ACCOUNT_REFRESH_SECONDS and not self._reducing and not self._panicking:
-            await self.resync()
+            await self._refresh(now)
         self._record(self.trading.tick(now))
         ready, expired = self.pending.due(now)
         for action in expired:

@@ -16,17 +16,7 @@ rejected (`IocCancel`), an ALO that would cross is rejected (`BadAloPx`). With
 `partial_fill_ratio` each match fills that fraction of what is left (rounded down to the lot,
 at least one lot); an IOC's remainder is cancelled, a GTC's rests.
 
-Fault injection (all off by default):
-- `freeze_marks = True`: the venue's mark stops moving (`set_mark` is ignored); after
-  `stale_after` seconds without a mark, `poll()` emits `FeedStale`; the next mark once unfrozen
-  emits `FeedRestored`.
-- `drop_feed = True`: the venue keeps trading (fills, funding, liquidations happen) but no event
-  reaches subscribers (lost, as on a dead websocket); `snapshot()` still answers. Setting it
-  back to False emits `FeedRestored(events_lost=True)`: reconcile from `snapshot()`.
-- `reject_next(n, reason, code)`: the next n orders the venue processes are rejected.
-- `delay_orders(seconds)`: from now on `place` answers `pending` at once and the venue
-  processes the order `seconds` later (on the first `poll`/`set_mark` at or after that time),
-  against the state of that moment; `delay_orders(0)` turns it off. Cancels are not delayed.
+Fault injection (all off by default): see `engine.paper.faults`.
 """
 
 from __future__ import annotations
@@ -45,6 +35,7 @@ from engine.connector import (
 from engine.increments import round_size
 from engine.model import Account, MarginMode, MarketInfo, OpenOrder, Position
 from engine.paper.ledger import DEFAULT_LEVERAGE, Ledger
+from engine.paper.faults import FaultSwitches
 from engine.paper.funding import HourlyFunding
 from engine.paper.rules import OrderCheck, check_order_request
 
@@ -70,7 +61,7 @@ class _InFlight:
     request: OrderRequest
 
 
-class PaperExchange:
+class PaperExchange(FaultSwitches):
     """See the module docstring. Prices USD, sizes base units, fees fractions of notional."""
 
     def __init__(self, markets: dict[str, MarketInfo], equity: float = 100_000.0, clock: Clock | None = None, *,
@@ -99,6 +90,9 @@ class PaperExchange:
         self._dead_man_at: float | None = None
         self._last_mark_at = now
         self._stale = False
+        # Bumped by every change other than a mark (fills, cancels, funding, liquidation, leverage):
+        # the engine skips re-reading an account that has not changed since its last read.
+        self.revision = 0
         # fault injection
         self.freeze_marks = False
         self._drop_feed = False
@@ -107,30 +101,6 @@ class PaperExchange:
         self._rejects_left = 0
         self._reject = ("Injected", "")
         self._order_delay = 0.0
-
-    # ---- fault switches ------------------------------------------------------------------
-
-    @property
-    def drop_feed(self) -> bool:
-        return self._drop_feed
-
-    @drop_feed.setter
-    def drop_feed(self, value: bool) -> None:
-        was, self._drop_feed = self._drop_feed, bool(value)
-        if value and not was:
-            self._dropped_before = self.dropped_events
-        if was and not value:
-            self._stale = False
-            self._emit(FeedRestored(self.clock.now(), events_lost=self.dropped_events > self._dropped_before))
-
-    def reject_next(self, n: int = 1, reason: str = "Order rejected by the venue (paper fault injection).",
-                    code: str = "Injected") -> None:
-        """The next `n` orders the venue processes are rejected with `reason`."""
-        self._rejects_left, self._reject = n, (code, reason)
-
-    def delay_orders(self, seconds: float) -> None:
-        """Orders placed from now on reach the venue `seconds` later (0 = at once)."""
-        self._order_delay = max(0.0, float(seconds))
 
     @property
     def dead_man_deadline(self) -> float | None:
@@ -162,6 +132,30 @@ class PaperExchange:
         self._fill_resting(coin, float(px))
         self._check_liquidation()
         return True
+
+    def quiet_until(self) -> float:
+        """Until when (epoch s) nothing but the mark can change this account: no resting or
+        in-flight order, no dead-man deadline, no funding payment, no fault switch on. The replay's
+        fast path skips marks only inside this window."""
+        now = self.clock.now()
+        if self._resting or self._in_flight or self.freeze_marks or self._drop_feed:
+            return now
+        until = float("inf")
+        if any(self.funding.capped_rates().values()):
+            until = self.funding.next_hour()
+        if self._dead_man_at is not None:
+            until = min(until, self._dead_man_at)
+        return until
+
+    def glide_mark(self, coin: str, px: float) -> None:
+        """Move the mark to `px` at `clock.now()` without a `MarkUpdated` event: for a replay that
+        has proved no mark in between could fill, fund, liquidate or trip a rule (`quiet_until`).
+        Liquidation is still checked, as a net under that proof."""
+        now = self.clock.now()
+        self.ledger.marks[coin] = float(px)
+        self.mark_times[coin] = self._last_mark_at = now
+        self.poll()
+        self._check_liquidation()
 
     def poll(self) -> None:
         """Do what is due at `clock.now()`: delayed orders, dead-man switch, funding, staleness."""
@@ -259,6 +253,7 @@ class PaperExchange:
                                  f"Leverage {leverage}x is not allowed for {coin}: an integer from 1 to {highest:g}x.")
         previous = self.ledger.leverage[coin]
         self.ledger.leverage[coin] = int(leverage)
+        self.revision += 1
         if self._available_margin() < 0:
             self.ledger.leverage[coin] = previous
             raise ConnectorError("PerpMargin", f"Insufficient margin to update leverage to {leverage}x on {coin}.")
@@ -281,6 +276,8 @@ class PaperExchange:
     # ---- internals -----------------------------------------------------------------------
 
     def _emit(self, event: VenueEvent) -> None:
+        if type(event) is not MarkUpdated:
+            self.revision += 1
         if self._drop_feed:
             self.dropped_events += 1
             return

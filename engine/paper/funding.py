@@ -27,6 +27,10 @@ class HourlyFunding:
     def capped_rates(self) -> dict[str, float]:
         return {coin: capped_funding_rate(rate) for coin, rate in self.rates.items()}
 
+    def next_hour(self) -> float:
+        """The next hour boundary at which funding is paid (epoch s)."""
+        return (self._hour + 1) * HOUR
+
     def due_hours(self, now: float) -> Iterator[float]:
         """Each hour boundary passed since the last call (epoch s), oldest first."""
         hour = math.floor(now / HOUR)

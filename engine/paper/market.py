@@ -165,19 +165,42 @@ class Candle:
 CANDLE_COLUMNS = ("open_time_ms", "open", "high", "low", "close", "volume_btc")
 
 
+def walk_candles(walk: RandomWalk, bars: int, coin: str = "BTC", marks_per_bar: int = 20) -> list[Candle]:
+    """`bars` one-minute-style bars of `coin` sampled from a seeded walk (one bar per
+    `marks_per_bar` steps): long, reproducible input for replay benchmarks."""
+    ticks = (t for t in walk if t.coin == coin)
+    candles = []
+    for _ in range(bars):
+        step = [next(ticks) for _ in range(marks_per_bar)]
+        pxs = [t.px for t in step]
+        candles.append(Candle(step[0].time, pxs[0], max(pxs), min(pxs), pxs[-1], 0.0))
+    return candles
+
+
+def write_candles(path: str | Path, candles: Iterable[Candle]) -> None:
+    """The Binance kline layout `read_candles` reads."""
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(CANDLE_COLUMNS)
+        for c in candles:
+            out.writerow([int(round(c.open_time * 1000)), c.open, c.high, c.low, c.close, c.volume])
+
+
 def read_candles(path: str | Path) -> list[Candle]:
     """Bars from a Binance kline CSV with columns open_time_ms,open,high,low,close,volume_btc."""
     with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in CANDLE_COLUMNS if c not in (reader.fieldnames or ())]
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        missing = [c for c in CANDLE_COLUMNS if c not in header]
         if missing:
             raise ValueError(f"{path}: missing columns {', '.join(missing)}")
+        at = [header.index(c) for c in CANDLE_COLUMNS]
         candles = []
         for line, row in enumerate(reader, start=2):
             try:
-                candle = Candle(int(row["open_time_ms"]) / 1000.0, float(row["open"]), float(row["high"]),
-                                float(row["low"]), float(row["close"]), float(row["volume_btc"]))
-            except (TypeError, ValueError) as exc:
+                t, o, h, lo, c, v = (row[i] for i in at)
+                candle = Candle(int(t) / 1000.0, float(o), float(h), float(lo), float(c), float(v))
+            except (IndexError, TypeError, ValueError) as exc:
                 raise ValueError(f"{path}:{line}: {exc}") from None
             if not candle.low <= min(candle.open, candle.close) <= max(candle.open, candle.close) <= candle.high:
                 raise ValueError(f"{path}:{line}: open/close outside low..high")

@@ -1,0 +1,125 @@
+"""The replay's fast path: runs of bars in which provably nothing can happen are crossed on the
+margin formulas, and the engine and the venue are brought to the run's last mark at its end.
+
+Why it is exact. A replay has one market, so one position at most, on cross margin. Between two
+points of a bar's path (open, first extreme, second extreme, close) the marks are linear in
+time; equity is linear in the mark (E = E0 + size × (p − p0)), and the maintenance margin is
+linear in it within one margin tier (MM = |size| × p × rate − deduction), so the margin buffer
+is monotone between path points. Every rule the engine applies to a mark is a threshold on
+those figures (buffer vs warn, panic or the lift, loss vs limit, drawdown from a running peak)
+or on time (timed lifts, the UTC day and ISO week, funding, the dead-man switch, pending
+orders). So when no threshold is crossed at any path point, none is crossed by the marks
+between them; time-driven things are ruled out by ending a run before the first of them.
+Thresholds keep a margin of `EPS` so float rounding cannot turn a near miss into a trip.
+
+Anything less certain takes the exact path: resting orders, pending actions, work in flight, a
+volatility rule (it samples every mark), a bar that spans a tier boundary, an unknown table.
+`tests/test_replay.py` checks the equality: every crash scenario gives the same result either way.
+"""
+
+from __future__ import annotations
+
+from engine.clock import ManualClock
+from engine.margin import MarginTable, margin_buffer
+from engine.model import MarginMode
+from engine.paper.exchange import PaperExchange
+from engine.runtime import Engine
+from engine.trading_state import LATCHED
+
+SAFE_BUFFER = 0.02  # with no MIN_MARGIN_BUFFER rule, a bar this close to liquidation is not skipped
+EPS = 1e-9
+
+
+class QuietRun:
+    """Crosses quiet bars (`cross`), then hands the engine the result (`commit`)."""
+
+    def __init__(self, engine: Engine, paper: PaperExchange, clock: ManualClock, coin: str) -> None:
+        self.engine, self.paper, self.clock, self.coin = engine, paper, clock, coin
+        self.open = False
+
+    def _start(self) -> bool:
+        engine, book, counters, coin = self.engine, self.engine.book, self.engine.counters, self.coin
+        if engine.busy or engine.pending.open_actions() or book.open_orders or counters.vol_lookback_minutes:
+            return False
+        equity, p0 = book.equity, book.marks.get(coin)
+        if equity is None or p0 is None or book.maintenance_margin is None:
+            return False
+        positions = book.positions()
+        if len(positions) > 1 or (positions and (positions[0].coin != coin or positions[0].margin_mode is not MarginMode.CROSS)):
+            return False
+        self.size = positions[0].size if positions else 0.0
+        self.table: MarginTable | None = book.margin_table(coin)
+        if self.size and self.table is None:
+            return False
+        timed = [u for u in engine.trading.causes.values() if u is not None and u != LATCHED]
+        self.limit = min([self.paper.quiet_until(), counters.period_end, *timed])
+        self.e0, self.p0 = equity, p0
+        self.peak = counters.peak_equity if counters.peak_equity is not None else equity
+        self.high_equity = equity
+        self.low_checked = float("inf")  # the lowest equity the loss limits have been asked about
+        self.last: tuple[float, float] | None = None
+        self.open = True
+        return True
+
+    def figures(self, px: float) -> tuple[float, float | None]:
+        """Equity and margin buffer at mark `px`, from the run's starting point."""
+        equity = self.e0 + self.size * (px - self.p0)
+        maintenance = self.table.maintenance_margin(abs(self.size) * px) if self.size else 0.0
+        return equity, margin_buffer(equity, maintenance)
+
+    def cross(self, points: list[tuple[float, float]], low: float, high: float) -> float | None:
+        """Cross one bar's `points` ((time, mark) in path order) if it is quiet: returns the lowest
+        margin buffer at them. None: not quiet; nothing was changed, take the exact path."""
+        if not self.open and not self._start():
+            return None
+        if points[-1][0] >= self.limit:
+            return None
+        if self.size and self.table.tier(abs(self.size) * low) != self.table.tier(abs(self.size) * high):
+            return None
+        engine, trading = self.engine, self.engine.trading
+        rules = engine.buffer_rules
+        margin_cause = "margin_buffer" in trading.causes
+        peak, high_equity, lowest, low_equity = self.peak, self.high_equity, float("inf"), float("inf")
+        buffers = []
+        for _, px in points:
+            equity, buffer = self.figures(px)
+            if buffer is None or buffer < SAFE_BUFFER:
+                return None
+            if rules is not None:
+                if buffer < rules.warnBuffer + EPS:
+                    return None
+                if margin_cause and buffer > rules.warnBuffer + rules.hysteresis - EPS:
+                    return None  # the stop would lift here
+            peak = max(peak, equity)
+            if "max_drawdown" not in trading.causes:
+                for policy in engine.drawdowns:
+                    if policy.breached(policy.drawdown(equity, peak) + EPS):
+                        return None
+            buffers.append(buffer)
+            lowest, low_equity, high_equity = min(lowest, buffer), min(low_equity, equity), max(high_equity, equity)
+        if low_equity < self.low_checked:
+            probe = low_equity - abs(low_equity) * EPS
+            for policy in engine.loss_limits:
+                breach = policy.breach(probe, engine.counters)
+                if breach == "unknown" or (isinstance(breach, tuple) and f"loss_limit:{breach[0]}" not in trading.causes):
+                    return None
+            self.low_checked = low_equity
+        self.peak, self.high_equity, self.last = peak, high_equity, points[-1]
+        self.first_buffer = buffers[0]
+        return lowest
+
+    def commit(self) -> None:
+        """Bring the engine and the venue to the run's last mark: the Book takes it, the counters
+        take the run's highest equity (the peak) and its last, the venue's mark glides there."""
+        if not self.open:
+            return
+        self.open = False
+        if self.last is None:
+            return
+        at, px = self.last
+        counters = self.engine.counters
+        counters.on_equity(self.high_equity, at)
+        self.engine.book.set_mark(self.coin, px, at)
+        counters.on_equity(self.engine.book.equity, at)
+        self.clock.set(at)
+        self.paper.glide_mark(self.coin, px)
