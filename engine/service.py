@@ -173,6 +173,10 @@ class EngineService:
 
     async def resume(self, password: str | None) -> dict:
         await self.check_master(password)
+        return self.resume_checked()
+
+    def resume_checked(self) -> dict:
+        """Resume, the caller having checked the master password."""
         self.engine.resume()
         self.save_trading()
         return {"trading_state": self.engine.trading.state.value}

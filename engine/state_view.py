@@ -16,6 +16,7 @@ from engine.policies.buffer import MinMarginBuffer
 from engine.policies.flow import RateLimit
 from engine.policies.losses import CircuitBreaker, LossLimit, MaxDrawdown
 from engine.policies.spending import SpendingLimit
+from engine.trading_state import LATCHED
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -30,7 +31,11 @@ def engine_state(engine: Engine) -> dict:
     return {
         "time": now,
         "trading_state": engine.trading.state.value,
-        "causes": {cause: until for cause, until in engine.trading.causes.items()},
+        "causes": [
+            {"cause": cause, "until": until if until is not None and until != LATCHED else None,
+             "latched": until == LATCHED}
+            for cause, until in engine.trading.causes.items()
+        ],
         "halt_cause": engine.trading.halt_cause,
         "account": {
             "equity": equity,
@@ -121,4 +126,4 @@ def breakers(engine: Engine, now: float) -> list[dict]:
 
 
 def _left(until: float | None, now: float) -> float:
-    return max(0.0, until - now) if until is not None and until != float("inf") else 0.0
+    return max(0.0, until - now) if until is not None and until != LATCHED else 0.0

@@ -1,0 +1,121 @@
+"""The engine as a running service: store, policies, connector, engine, gateway, market feed and
+periodic work on one asyncio loop. Used by `perpguard --engine-only`, `perpguard` and
+`perpguard --demo` (which add the console).
+
+Start order (SPEC section 12): open the store; load the policies (the store's, else the config's
+policy file, else the defaults, then stored), the trading state and the pending actions;
+reconcile with the exchange (`engine.start`); only then open the gateway to orders.
+Stop order: stop accepting requests and let those in flight finish, stop the feed and the
+periodic work (the dead-man switch is cleared on a clean stop), stop the engine, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from engine.auth import MasterGuard, has_master_password
+from engine.clock import Clock, SystemClock
+from engine.config import Config
+from engine.connector import Connector
+from engine.gateway import GatewayServer, create_app, gateway_server
+from engine.live import paper_feed, periodic
+from engine.notify import Notifier
+from engine.paper.exchange import PaperExchange
+from engine.paper.market import RandomWalk
+from engine.paper.markets import PAPER_MARKETS, START_PRICES
+from engine.policies import parse_policies
+from engine.policy_file import DEFAULT_POLICY_BODIES, read_policy_bodies
+from engine.runtime import Engine
+from engine.service import EngineService
+from engine.store import Store
+
+log = logging.getLogger("perpguard.serve")
+
+
+def stored_policies(store: Store, config: Config) -> list[dict]:
+    """The policies in force: the store's; on first start the config's file or the defaults,
+    which are then stored so the API lists and edits them."""
+    bodies = store.list_policies()
+    if bodies:
+        return bodies
+    bodies = read_policy_bodies(config.engine.policies) if config.engine.policies else list(DEFAULT_POLICY_BODIES)
+    for policy in parse_policies(bodies):
+        store.save_policy(policy.as_body())
+    return store.list_policies()
+
+
+def make_connector(config: Config, clock: Clock) -> Connector:
+    if config.exchange.kind == "hyperliquid":
+        from engine.hyperliquid import connector_from_config
+
+        return connector_from_config(config.exchange.hyperliquid_fields())
+    paper = PaperExchange(PAPER_MARKETS, equity=config.paper.equity, clock=clock)
+    for coin, px in START_PRICES.items():
+        paper.set_mark(coin, px)
+    return paper
+
+
+@dataclass
+class Service:
+    """Everything one engine process runs. `start()` then `stop()`."""
+
+    config: Config
+    store: Store
+    engine: Engine
+    service: EngineService
+    server: GatewayServer
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    notifier: Notifier | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.config.host}:{self.server.port}"
+
+    async def start(self) -> None:
+        await self.engine.start()
+        self._server_task = await self.server.start()
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(periodic(self.engine, self.stop_event)))
+        connector = self.engine.connector
+        if isinstance(connector, PaperExchange):
+            walk = RandomWalk(self.config.paper.seed, {c: connector.ledger.marks[c] for c in START_PRICES},
+                              start_time=self.engine.clock.now())
+            self.tasks.append(loop.create_task(paper_feed(connector, walk, self.stop_event)))
+        if not has_master_password(self.store):
+            log.warning("no master password is set: admin actions (policies, tokens, approve, resume) are refused "
+                        "until `perpguard init` sets one")
+        log.info("perpguard engine ready: gateway on %s, %d policies, trading %s", self.url,
+                 len(self.engine.gate.policies), self.engine.trading.state.value)
+
+    async def stop(self) -> None:
+        await self.server.stop(self._server_task)
+        self.stop_event.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.engine.stop()
+        if self.notifier is not None:
+            await self.notifier.close()
+        self.store.close()
+        log.info("perpguard engine stopped cleanly")
+
+
+def build(config: Config, clock: Clock | None = None) -> Service:
+    """Assemble the service (nothing runs until `start`)."""
+    clock = clock or SystemClock()
+    store = Store(config.db_url)
+    try:
+        policies = parse_policies(stored_policies(store, config))
+        engine = Engine(make_connector(config, clock), policies, clock, pending_store=store, trading=store.load_trading())
+        service = EngineService(engine, store, MasterGuard(store))
+        notifier = None
+        if config.notify.webhooks:
+            notifier = Notifier(config.notify.webhooks, config.notify.timeout_seconds, config.notify.retries)
+            service.subscribe(notifier.on_event)
+        host, port = config.host_port()
+        server = gateway_server(create_app(service), host, port, config.engine.allow_remote)
+    except BaseException:
+        store.close()
+        raise
+    return Service(config, store, engine, service, server, notifier=notifier)
