@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine import cli_service
 from engine.clock import ManualClock
+from engine.config import ConfigError
 from engine.counters import RiskCounters
 from engine.gate import RiskGate
 from engine.model import OrderIntent
@@ -168,22 +170,28 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(func=cmd_replay)
 
-    policy = sub.add_parser("policy", help="policies: defaults")
-    policy.add_argument("policy_command", choices=["defaults"])
-    policy.set_defaults(func=cmd_policy)
+    policy = sub.add_parser("policy", help="policies: defaults, list, add, rm")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    policy_sub.add_parser("defaults", help="print the default policy set").set_defaults(func=cmd_policy)
+    cli_service.add_policy_commands(policy_sub)
+    cli_service.add_arguments(parser, sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
+    if args.engine_only:
+        func = cli_service.run_engine_only
+    elif getattr(args, "func", None):
+        func = args.func
+    else:  # the console modes live in console.launcher, which the `perpguard` script runs
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
-        return args.func(args)
-    except BadInput as exc:
-        print(f"perpguard {args.command}: error: {exc}", file=sys.stderr)
+        return func(args)
+    except (BadInput, ConfigError) as exc:
+        print(f"perpguard {args.command or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

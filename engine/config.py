@@ -51,7 +51,7 @@ class ConfigError(ValueError):
 
 def split_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"listen must be HOST:PORT, not {listen!r}")
     return host.strip("[]"), int(port)
 

@@ -1,0 +1,42 @@
+"""Opening the database: where the default file lives, and how each backend is tuned."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+BUSY_TIMEOUT_MS = 5000  # a second process holding the write lock is waited for, not failed
+
+
+def default_url() -> str:
+    """SQLite under `$XDG_DATA_HOME/perpguard/perpguard.db` (else ~/.local/share/...)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"sqlite:///{Path(base) / 'perpguard' / 'perpguard.db'}"
+
+
+def open_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for `url`. `postgresql://` means psycopg 3 (the driver we ship)."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        # The file holds the master password hash and token hashes: keep its folder private.
+        Path(parsed.database).expanduser().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _tune_sqlite)
+    return engine
+
+
+def _tune_sqlite(dbapi_connection, _record) -> None:
+    """WAL with synchronous=NORMAL: a commit is in the WAL file when it returns, so it survives
+    the process being killed (kill -9); only an OS crash or power loss can drop the newest
+    commits. Foreign keys on, and a busy timeout so concurrent writers wait."""
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_MS}"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
