@@ -64,6 +64,18 @@ async def test_a_new_password_replaces_the_old_one(store):
     assert await guard.check("a brand new passphrase")
 
 
+async def test_a_remembered_password_stops_passing_once_it_is_changed(store):
+    """A running engine answers a known-good password at once, but not after it changed."""
+    set_master_password(store, PASSWORD)
+    guard = MasterGuard(store, base_delay=0.01)
+    assert await guard.check(PASSWORD)
+    assert await guard.check(PASSWORD)  # answered from the remembered digest
+    assert not await guard.check(PASSWORD + "x")
+    set_master_password(store, "a brand new passphrase")
+    assert not await guard.check(PASSWORD)
+    assert await guard.check("a brand new passphrase")
+
+
 async def test_wrong_guesses_are_slowed_down_until_the_right_one(store):
     set_master_password(store, PASSWORD)
     guard = MasterGuard(store, base_delay=0.05, max_delay=0.2)

@@ -102,6 +102,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> SafeJSONResponse:
+        if exc.status_code == 400:  # the body could not be parsed at all: bad input, like any other
+            return error(422, "VALIDATION", f"body: {exc.detail}", "body")
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(exc.status_code, "HTTP_ERROR")
         return error(exc.status_code, code, str(exc.detail))
 
