@@ -18,6 +18,8 @@ import signal
 import sys
 from pathlib import Path
 
+import httpx
+
 from engine.client import Client, GatewayError
 from engine.config import Config, ConfigError, load_config, xdg_config_dir
 
@@ -175,7 +177,7 @@ def cmd_client(args: argparse.Namespace) -> int:
     except GatewayError as exc:
         print(f"perpguard {command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT if exc.status < 500 else EXIT_FAIL
-    except OSError as exc:
+    except (OSError, httpx.TransportError) as exc:
         print(f"perpguard {command}: cannot reach the engine: {exc}", file=sys.stderr)
         return EXIT_FAIL
     return EXIT_OK

@@ -87,16 +87,21 @@ class EngineService:
         on disk before any caller hears about the change."""
         if self.store is None:
             return
-        self.store.append_event(event)
         if event.kind in STATE_EVENTS:
-            self.save_trading()
+            self.save_trading(event)  # the state and the event that says why, in one transaction
+        else:
+            self.store.append_event(event)
 
-    def save_trading(self) -> None:
+    def save_trading(self, event: EngineEvent | None = None) -> None:
         trading = self.engine.trading
         key = (trading.state, tuple(sorted(trading.causes.items())), trading.halt_cause)
-        if self.store is not None and key != self._saved_trading:
-            self.store.save_trading(trading)
+        if self.store is None:
+            return
+        if key != self._saved_trading:
+            self.store.save_trading(trading, event)
             self._saved_trading = key
+        elif event is not None:
+            self.store.append_event(event)
 
     def subscribe(self, listener: Callable[[EngineEvent], None]) -> Callable[[], None]:
         self.engine.listeners.append(listener)
