@@ -186,6 +186,10 @@ class AsyncClient:
     async def policies(self) -> list[dict]: return await self._call("policies")
     async def resume(self) -> dict: return await self._call("resume")
 
+    async def audit(self, limit: int = 100, kind: str | None = None, since: float | None = None) -> list[dict]:
+        params = {"limit": limit, **({"kind": kind} if kind else {}), **({"since": since} if since is not None else {})}
+        return await self._call("audit", params=params)
+
     async def stream(self) -> AsyncIterator[dict]:
         async with websockets.connect(_ws_url(self.url), additional_headers=self.headers) as ws:
             async for message in ws:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 from engine.auth import MasterGuard, has_master_password
 from engine.clock import Clock, SystemClock
@@ -23,7 +24,7 @@ from engine.gateway import GatewayServer, create_app, gateway_server
 from engine.live import paper_feed, periodic
 from engine.notify import Notifier
 from engine.paper.exchange import PaperExchange
-from engine.paper.market import RandomWalk
+from engine.paper.market import MarkTick, RandomWalk
 from engine.paper.markets import PAPER_MARKETS, START_PRICES
 from engine.policies import parse_policies
 from engine.policy_file import DEFAULT_POLICY_BODIES, read_policy_bodies
@@ -32,6 +33,10 @@ from engine.service import EngineService
 from engine.store import Store
 
 log = logging.getLogger("perpguard.serve")
+
+# Where the paper exchange's marks come from: ticks, or a function of (start prices USD, start
+# time epoch s) that returns them. None: a RandomWalk seeded with `[paper] seed`.
+MarketSource = Iterable[MarkTick] | Callable[[dict[str, float], float], Iterable[MarkTick]]
 
 
 def stored_policies(store: Store, config: Config) -> list[dict]:
@@ -69,6 +74,8 @@ class Service:
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task] = field(default_factory=list)
     notifier: Notifier | None = None
+    market: MarketSource | None = None
+    market_speed: float = 1.0  # > 1 plays the paper market faster than real time (tests)
 
     @property
     def url(self) -> str:
@@ -81,14 +88,18 @@ class Service:
         self.tasks.append(loop.create_task(periodic(self.engine, self.stop_event)))
         connector = self.engine.connector
         if isinstance(connector, PaperExchange):
-            walk = RandomWalk(self.config.paper.seed, {c: connector.ledger.marks[c] for c in START_PRICES},
-                              start_time=self.engine.clock.now())
-            self.tasks.append(loop.create_task(paper_feed(connector, walk, self.stop_event)))
+            ticks = self._marks({c: connector.ledger.marks[c] for c in START_PRICES}, self.engine.clock.now())
+            self.tasks.append(loop.create_task(paper_feed(connector, ticks, self.stop_event, self.market_speed)))
         if not has_master_password(self.store):
             log.warning("no master password is set: admin actions (policies, tokens, approve, resume) are refused "
                         "until `perpguard init` sets one")
         log.info("perpguard engine ready: gateway on %s, %d policies, trading %s", self.url,
                  len(self.engine.gate.policies), self.engine.trading.state.value)
+
+    def _marks(self, prices: dict[str, float], now: float) -> Iterable[MarkTick]:
+        if self.market is None:
+            return RandomWalk(self.config.paper.seed, prices, start_time=now)
+        return self.market(prices, now) if callable(self.market) else self.market
 
     async def stop(self) -> None:
         await self.server.stop(self._server_task)
@@ -101,8 +112,12 @@ class Service:
         log.info("perpguard engine stopped cleanly")
 
 
-def build(config: Config, clock: Clock | None = None) -> Service:
-    """Assemble the service (nothing runs until `start`)."""
+def build(config: Config, clock: Clock | None = None, *, market: MarketSource | None = None,
+          market_speed: float = 1.0) -> Service:
+    """Assemble the service (nothing runs until `start`). On paper, `market` replaces the default
+    random walk (the demo's flash crash) and `market_speed` plays it faster."""
+    if market_speed <= 0:
+        raise ValueError("market_speed must be positive")
     clock = clock or SystemClock()
     store = Store(config.db_url)
     try:
@@ -118,4 +133,4 @@ def build(config: Config, clock: Clock | None = None) -> Service:
     except BaseException:
         store.close()
         raise
-    return Service(config, store, engine, service, server, notifier=notifier)
+    return Service(config, store, engine, service, server, notifier=notifier, market=market, market_speed=market_speed)
