@@ -156,3 +156,17 @@ def test_the_python_client_and_the_kill_switch_flatten_everything(engine, admin)
     denied = admin.post("/v1/orders", json={"market": "BTC", "side": "buy", "notional_usd": 100})
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "HALTED"
     assert admin.post("/v1/resume").json()["trading_state"] == "ACTIVE"
+
+
+def test_the_client_stream_yields_a_snapshot_first(engine):
+    with Client(engine.url, master_password=MASTER) as pg:
+        first = next(iter(pg.stream()))
+    assert first["type"] == "snapshot" and first["state"]["account"]["equity"] > 0
+
+
+def test_the_gateway_refuses_a_non_loopback_bind_unless_told(tmp_path):
+    from engine.gateway import RefusedBind
+
+    with pytest.raises(RefusedBind, match="not a loopback"):
+        with EngineThread(tmp_path, **{"engine.listen": "0.0.0.0:0"}):
+            pass
