@@ -1,0 +1,54 @@
+"""The console's keys. Every binding has an id, so a user's config can remap it
+(`[keymap] approve = "A"` becomes `App.set_keymap({"approve": "A"})`), and every action is
+also in the command palette (ctrl+p) under the same name."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+BINDINGS = [
+    Binding("a", "approve", "Approve", id="approve", tooltip="Approve the selected APPROVAL order"),
+    Binding("c", "cancel_pending", "Cancel", id="cancel-pending", tooltip="Cancel the selected pending order"),
+    Binding("!", "panic", "Panic", id="panic", tooltip="Panic exit: close every position, then HALT (asks first)"),
+    Binding("r", "resume", "Resume", id="resume", tooltip="Lift HALTED and latched stops (asks the master password)"),
+    Binding("p", "policies", "Policies", id="policies", tooltip="The policies in force and their usage"),
+    Binding("t", "next_theme", "Theme", id="theme", tooltip="Next theme: dark, light, high contrast, colour-blind"),
+    Binding("?", "help", "Help", id="help", tooltip="Keys and how to read the screen"),
+    Binding("q", "quit_console", "Quit", id="quit", tooltip="Quit (asks first when the engine runs in here)"),
+    Binding("1", "show_view('positions')", "Positions", id="view-positions", show=False),
+    Binding("2", "show_view('pending')", "Pending", id="view-pending", show=False),
+    Binding("3", "show_view('risk')", "Risk", id="view-risk", show=False),
+    Binding("4", "show_view('log')", "Log", id="view-log", show=False),
+]
+
+# (binding id, what it does) for the help screen, in the order shown.
+HELP = [
+    ("approve", "approve the selected APPROVAL order"),
+    ("cancel-pending", "cancel the selected pending order"),
+    ("panic", "PANIC EXIT: flatten everything, HALT"),
+    ("resume", "resume trading (master password)"),
+    ("policies", "policies and their usage"),
+    ("theme", "next theme"),
+    ("help", "this help"),
+    ("quit", "quit / detach"),
+    ("view-positions", "compact layout: positions"),
+    ("view-pending", "compact layout: pending orders"),
+    ("view-risk", "compact layout: buffer and breakers"),
+    ("view-log", "compact layout: event log"),
+]
+
+# (title, help, action) for the command palette.
+COMMANDS = [
+    ("Approve selected pending order", "Release the selected APPROVAL order (re-checked first)", "approve"),
+    ("Cancel selected pending order", "Drop the selected DELAY or APPROVAL order", "cancel_pending"),
+    ("Panic exit", "Cancel all orders, close every position, then HALT trading (asks first)", "panic"),
+    ("Resume trading", "Lift HALTED and latched stops (asks the master password)", "resume"),
+    ("Policies", "The policies in force, read-only, with usage", "policies"),
+    ("Next theme", "Cycle dark, light, high contrast, colour-blind safe", "next_theme"),
+    ("Help", "Keys and how to read the screen", "help"),
+    ("Show positions", "Compact layout: the positions view", "show_view('positions')"),
+    ("Show pending orders", "Compact layout: the pending view", "show_view('pending')"),
+    ("Show risk", "Compact layout: margin buffer and breakers", "show_view('risk')"),
+    ("Show event log", "Compact layout: the event log", "show_view('log')"),
+    ("Quit or detach", "Leave the console (asks first when the engine runs in here)", "quit_console"),
+]

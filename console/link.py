@@ -1,0 +1,156 @@
+"""`EngineLink`: the console's only door to the engine (SPEC section 2).
+
+Two ways through it, the same console on both:
+- `InProcessLink(service)`: the engine runs in this process, on this asyncio loop. Events
+  arrive by direct subscription; the state is read from the service when the console asks.
+- `RemoteLink(url, token)` (`console.remote`): a running engine's gateway, over HTTP and the
+  `WS /v1/stream` websocket.
+
+The console pulls: `latest_state()` and `drain_events()` are cheap and never wait, so the UI
+reads them on its own timer whatever the feed rate (a burst of marks or events collapses into
+one redraw). Commands are coroutines; a refusal raises `LinkError` with the gateway's code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from engine.events import EngineEvent
+    from engine.service import EngineService
+
+EVENT_BACKLOG = 200  # events kept for the console between two reads, and shown on connect
+
+
+class LinkError(Exception):
+    """A refusal or a failure, with the gateway's error code (`UNAUTHORIZED`, `NOT_FOUND`,
+    `LINK_DOWN`, ...) and a message a trader can act on. `status` is the HTTP status (0 when
+    the engine could not be reached at all)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    @property
+    def unauthorized(self) -> bool:
+        return self.status == 401 or self.code == "UNAUTHORIZED"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """How the link is doing: `live` False means the state on screen may be old."""
+
+    live: bool
+    text: str
+
+
+@runtime_checkable
+class EngineLink(Protocol):
+    description: str  # shown in the header: "in-process paper engine", "attached to 127.0.0.1:8710"
+    password_actions: frozenset[str]  # commands that need the master password ("approve", "resume")
+    remembers_password: bool  # keep the master password for the session once it worked
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def status(self) -> LinkStatus: ...
+
+    def latest_state(self) -> dict | None:
+        """The newest engine_state picture (SPEC section 9 `GET /v1/state`), or None before
+        the first one. The same object until a newer picture exists."""
+        ...
+
+    def drain_events(self) -> list[dict]:
+        """Events since the last call, oldest first (`{"kind", "at", "message", ...}`)."""
+        ...
+
+    async def approve(self, action_id: str, password: str | None = None) -> dict: ...
+
+    async def cancel_pending(self, action_id: str, password: str | None = None) -> dict: ...
+
+    async def kill(self, password: str | None = None) -> dict:
+        """Panic exit + HALTED. `password` only when a token's scopes are not enough."""
+        ...
+
+    async def resume(self, password: str) -> dict: ...
+
+    async def policies(self) -> list[dict]: ...
+
+
+class InProcessLink:
+    """The engine in this process. The trader who started it is trusted for approve, cancel
+    and kill; resume still asks the master password (the service checks it)."""
+
+    password_actions = frozenset({"resume"})
+    remembers_password = False
+
+    def __init__(self, service: EngineService, description: str = "in-process engine") -> None:
+        self.service = service
+        self.description = description
+        self._events: deque[dict] = deque(maxlen=EVENT_BACKLOG)
+        self._unsubscribe = None
+
+    async def open(self) -> None:
+        if self._unsubscribe is None:
+            self._events.extend(self.service.recent_events(EVENT_BACKLOG))
+            self._unsubscribe = self.service.subscribe(self._on_event)
+
+    async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._events.clear()
+
+    def _on_event(self, event: EngineEvent) -> None:
+        # Runs inside the engine's emit: keep it to an append.
+        self._events.append(event.as_dict())
+
+    def status(self) -> LinkStatus:
+        return LinkStatus(True, "in-process")
+
+    def latest_state(self) -> dict | None:
+        return self.service.state()
+
+    def drain_events(self) -> list[dict]:
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    async def approve(self, action_id: str, password: str | None = None) -> dict:
+        return await _service_call(self.service.approve, action_id)
+
+    async def cancel_pending(self, action_id: str, password: str | None = None) -> dict:
+        return await _service_call(self.service.cancel_pending, action_id)
+
+    async def kill(self, password: str | None = None) -> dict:
+        return await _service_call(self.service.kill, "kill switch (console)")
+
+    async def resume(self, password: str) -> dict:
+        return await _service_call(self.service.resume, password)
+
+    async def policies(self) -> list[dict]:
+        return self.service.policies()
+
+
+async def _service_call(method, *args) -> dict:
+    """Call a service method (sync or async); ServiceError becomes LinkError."""
+    from engine.service import ServiceError
+
+    try:
+        answer = method(*args)
+        return await answer if inspect.isawaitable(answer) else answer
+    except ServiceError as exc:
+        raise LinkError(exc.status, exc.code, exc.message) from None
+
+
+def __getattr__(name: str):
+    # `RemoteLink` lives in console.remote (it pulls httpx and websockets); reachable from here.
+    if name == "RemoteLink":
+        from console.remote import RemoteLink
+
+        return RemoteLink
+    raise AttributeError(name)

@@ -1,0 +1,53 @@
+"""Rich styles for the risk levels, read from the current theme's variables (`$risk-ok`,
+`$risk-warn`, `$risk-breach`). Widgets that paint Rich text (table cells, bars, log lines) ask
+here, so no colour is ever written in widget code and a theme change repaints everything."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from textual.app import App
+from textual.color import Color
+
+from console.risk import BREACH, GAIN, LOSS, MUTED, OK, WARN
+
+
+_BADGE = Style(reverse=True, bold=True)
+
+
+class RiskPalette:
+    def __init__(self, app: App) -> None:
+        variables = app.theme_variables or app.get_css_variables()
+        self.variables = variables
+        background = Color.parse(variables.get("background", "black"))
+
+        def colour(name: str, fallback: str = "foreground") -> Color:
+            return background + Color.parse(variables.get(name) or variables[fallback])  # blends any alpha
+
+        self.styles = {
+            OK: Style(color=colour("risk-ok").rich_color),
+            WARN: Style(color=colour("risk-warn").rich_color),
+            BREACH: Style(color=colour("risk-breach").rich_color, bold=True),
+            MUTED: Style(color=colour("foreground-muted", "foreground").rich_color),
+            "accent": Style(color=colour("primary").rich_color),
+            GAIN: Style(color=colour("risk-ok").rich_color),
+            LOSS: Style(color=colour("risk-breach").rich_color),  # a loss is not an alarm: not bold
+        }
+        self.rgb = {level: colour(f"risk-{level}").rgb for level in (OK, WARN, BREACH)}
+        self.accent_rgb = colour("primary").rgb
+        self.bar_background = Style(color=colour("panel", "surface").rich_color)
+
+    def __getitem__(self, level: str) -> Style:
+        return self.styles.get(level, Style())
+
+    def badge(self, level: str) -> Style:
+        """The level's colour as a block behind the text (trading state, TRIPPED)."""
+        return self[level] + _BADGE
+
+
+def palette_for(app: App) -> RiskPalette:
+    """The palette of the app's current theme (cached until the theme's variables change)."""
+    cached: RiskPalette | None = getattr(app, "_risk_palette", None)
+    if cached is None or cached.variables is not app.theme_variables:
+        cached = RiskPalette(app)
+        app._risk_palette = cached
+    return cached

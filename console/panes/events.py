@@ -1,0 +1,64 @@
+"""The event log: what the engine said, newest at the bottom, with the engine's time (UTC) and
+a short label coloured by severity. The last events are kept so a theme change repaints them."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import RichLog
+
+from console import format as fmt
+from console.palette import palette_for
+from console.risk import MUTED, event_level
+
+KEEP = 500
+LABELS = {
+    "breaker_tripped": "BREAKER", "derisk_order": "DE-RISK", "derisk_skipped": "DE-RISK", "engine_error": "ERROR",
+    "engine_started": "ENGINE", "feed_restored": "FEED", "feed_stale": "FEED", "liquidated": "LIQUIDATED",
+    "notify": "NOTIFY", "order_cancelled": "CANCELLED", "order_denied": "DENIED", "order_rejected": "REJECTED",
+    "order_sent": "SENT", "panic_done": "PANIC", "panic_exit": "PANIC", "pending_added": "HELD",
+    "pending_closed": "PENDING", "position_closed": "CLOSED", "state_changed": "STATE", "reduce_filled": "REDUCE",
+    "reduce_failed": "REDUCE",
+}
+LABEL_WIDTH = 10
+
+
+def event_line(event: dict, palette) -> Table:
+    """Time, label, message; a long message wraps under itself, not under the time."""
+    kind = str(event.get("kind", ""))
+    label = LABELS.get(kind, kind.upper()[:LABEL_WIDTH])
+    line = Table.grid(padding=(0, 1), expand=True)
+    line.add_column(width=8, no_wrap=True)
+    line.add_column(width=LABEL_WIDTH, no_wrap=True)
+    line.add_column(ratio=1)
+    line.add_row(Text(fmt.clock(event.get("at")), style=palette[MUTED]), Text(label, style=palette[event_level(event)]),
+                 Text(str(event.get("message", ""))))
+    return line
+
+
+class EventLog(RichLog):
+    DEFAULT_CSS = """
+    EventLog { height: 1fr; scrollbar-size-vertical: 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, max_lines=KEEP, wrap=True, markup=False, highlight=False, auto_scroll=True)
+        self.events: deque[dict] = deque(maxlen=KEEP)
+        self._palette = None
+
+    def add(self, events: list[dict]) -> None:
+        palette = palette_for(self.app)
+        if palette is not self._palette:
+            self._palette = palette
+            self.clear()
+            events = list(self.events) + list(events)
+            self.events.clear()
+        for event in events:
+            self.events.append(event)
+            self.write(event_line(event, palette), expand=True)
+
+    def repaint(self) -> None:
+        """Rewrite every kept line in the current theme's colours."""
+        self.add([])

@@ -1,0 +1,102 @@
+"""The header: trading state, equity, margin buffer, feed age and the engine's clock on the
+first line; why trading is stopped, what waits for the trader, and the link on the second."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+
+from console import format as fmt
+from console.link import LinkStatus
+from console.panes.base import TextPane
+from console.risk import BREACH, MUTED, OK, WARN, buffer_level, state_level
+
+FEED_WARN_SECONDS = 5.0  # marks older than this: the feed is lagging (STALE_DATA denies at 10 s by default)
+
+CAUSES = {
+    "margin_buffer": "margin buffer below warn",
+    "max_drawdown": "max drawdown reached",
+    "panic_exit": "panic exit",
+    "loss_limit:daily": "daily loss limit",
+    "loss_limit:weekly": "weekly loss limit",
+    "loss_limit:session": "session loss limit",
+}
+
+
+def causes_of(state: dict) -> list[tuple[str, float | None, bool]]:
+    """(cause, until, latched) for each REDUCE_ONLY cause. The engine sends a list of
+    `{"cause", "until", "latched"}`; a `{cause: until}` mapping (inf = latched) reads too."""
+    causes = state.get("causes") or []
+    if isinstance(causes, dict):
+        return [(str(c), None if u is None or not math.isfinite(u) else u, u is not None and not math.isfinite(u))
+                for c, u in causes.items()]
+    return [(str(c.get("cause", "?")), c.get("until"), bool(c.get("latched"))) for c in causes if isinstance(c, dict)]
+
+
+def cause_text(cause: str, until: float | None, now: float | None, latched: bool = False) -> str:
+    """One REDUCE_ONLY cause and how it lifts."""
+    label = CAUSES.get(cause, cause.replace("_", " ").replace(":", " "))
+    if latched:
+        return f"{label} (latched: r resumes)"
+    if until is None or not isinstance(until, (int, float)) or not math.isfinite(until):
+        return f"{label} (lifts when it clears)"
+    left = f", in {fmt.duration(until - now)}" if now is not None else ""
+    return f"{label} (lifts {fmt.clock(until)} UTC{left})"
+
+
+def pending_summary(pending: list[dict]) -> tuple[str, str]:
+    if not pending:
+        return "no pending orders", MUTED
+    approvals = sum(1 for p in pending if p.get("tier") == "APPROVAL")
+    text = f"{len(pending)} pending"
+    if approvals:
+        return f"{text} ({approvals} need{'s' if approvals == 1 else ''} approval: a)", WARN
+    return text, OK
+
+
+class HeaderPane(TextPane):
+    DEFAULT_CSS = """
+    HeaderPane { height: 2; padding: 0 1; background: $panel; }
+    """
+
+    def show(self, state: dict | None, status: LinkStatus, description: str) -> None:
+        palette = self.palette
+        if state is None:
+            self.set_text(Text.assemble((" WAITING ", palette.badge(MUTED)), "  ",
+                                        (f"{description}: {status.text}", palette[BREACH if not status.live else MUTED])))
+            return
+        account = state.get("account") or {}
+        trading = state.get("trading_state") or "?"
+        buffer = account.get("margin_buffer")
+        feed_age = state.get("feed_age_seconds")
+        now = state.get("time")
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(f" {trading} ", palette.badge(state_level(trading)))
+        line.append("  equity ", palette[MUTED])
+        line.append(f"{fmt.usd(account.get('equity'), cents_below=1e12)} USD")
+        line.append("  buffer ", palette[MUTED])
+        line.append(fmt.percent(buffer), palette[buffer_level(buffer, account.get("warn_buffer"), account.get("panic_buffer"))])
+        line.append("  feed ", palette[MUTED])
+        stale = feed_age is None or feed_age > FEED_WARN_SECONDS
+        line.append(fmt.age(feed_age), palette[WARN if stale else OK])
+        line.append(f"  {fmt.clock(now)} UTC", palette[MUTED])
+
+        second = Text(no_wrap=True, overflow="ellipsis")
+        parts: list[tuple[str, str]] = []
+        if state.get("liquidated"):
+            parts.append(("LIQUIDATED by the venue", BREACH))
+        if trading == "HALTED":
+            parts.append((f"HALTED: {state.get('halt_cause') or 'kill switch'} (r resumes)", BREACH))
+        causes = causes_of(state)
+        if causes:
+            parts.append(("stopped: " + "; ".join(cause_text(c, u, now, latched) for c, u, latched in causes), WARN))
+        parts.append(pending_summary(state.get("pending") or []))
+        parts.append((f"{description}" + ("" if status.live else f": {status.text}"), MUTED if status.live else BREACH))
+        for i, (text, level) in enumerate(parts):
+            if i:
+                second.append(" · ", palette[MUTED])
+            second.append(text, palette[level])
+        text = Text("\n").join([line, second])
+        text.no_wrap, text.overflow = True, "ellipsis"
+        self.set_text(text)

@@ -1,0 +1,1 @@
+"""Modal screens: confirm (panic exit, quit), master password, policies, help."""

@@ -1,0 +1,232 @@
+"""The console drives a real engine on the paper exchange through InProcessLink, at 80x24 with
+the keyboard only: approve, cancel, panic exit (confirmed two ways, and aborted), resume with the
+master password, quit, a user's keymap, and keys greyed out when they cannot act."""
+
+from __future__ import annotations
+
+import asyncio
+
+from console_fixtures import PASSWORD, build_rig
+
+from console.app import PerpguardApp
+from console.screens.confirm import ConfirmScreen
+from console.screens.password import PasswordScreen
+
+SIZE = (80, 24)
+
+
+async def settle(pilot, app: PerpguardApp) -> None:
+    """Let the key's worker finish, then take a fresh picture."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    app.refresh_now()
+    await pilot.pause()
+
+
+def messages(app: PerpguardApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_approve_releases_the_selected_approval_order():
+    rig = await build_rig()
+    approval = rig.pending("APPROVAL")
+    btc_before = rig.engine.book.position("BTC").size
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")  # the pending view; the APPROVAL order is the first row
+        assert app.selected_pending()["id"] == approval["id"]
+        assert app.check_action("approve", ()) is True
+        await pilot.press("a")
+        await settle(pilot, app)
+    assert rig.engine.pending.get(approval["id"]) is None
+    assert rig.engine.pending.store.actions[approval["id"]].status.value == "EXECUTED"
+    assert rig.engine.book.position("BTC").size > btc_before  # the 45k buy went out
+    assert any("Approved and sent" in m for m in messages(app))
+
+
+async def test_approve_is_greyed_on_a_delay_order_and_cancel_drops_it():
+    rig = await build_rig()
+    delay = rig.pending("DELAY")
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "down")
+        assert app.selected_pending()["id"] == delay["id"]
+        assert app.check_action("approve", ()) is None  # shown, greyed
+        assert app.check_action("cancel_pending", ()) is True
+        await pilot.press("a")  # greyed: nothing happens
+        await settle(pilot, app)
+        assert rig.engine.pending.get(delay["id"]) is not None
+        await pilot.press("c")
+        await settle(pilot, app)
+        assert rig.engine.pending.store.actions[delay["id"]].status.value == "CANCELLED"
+        assert [p["tier"] for p in rig.service.pending()] == ["APPROVAL"]  # the other one untouched
+        assert app.selected_pending()["tier"] == "APPROVAL"
+
+
+async def test_approve_from_another_view_first_shows_what_it_would_approve():
+    rig = await build_rig()
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")  # from the positions view: show the pending view, do nothing yet
+        await settle(pilot, app)
+        assert app.view == "pending"
+        assert len(rig.service.pending()) == 2
+        await pilot.press("a")
+        await settle(pilot, app)
+        assert [p["tier"] for p in rig.service.pending()] == ["DELAY"]
+
+
+async def panic(keys: tuple[str, ...]):
+    rig = await build_rig()
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("!")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.focused.id == "cancel"  # the safe choice has the focus
+        await pilot.press(*keys)
+        await settle(pilot, app)
+        assert not isinstance(app.screen, ConfirmScreen)
+    return rig, app
+
+
+async def test_panic_confirmed_with_a_second_bang_flattens_and_halts():
+    rig, app = await panic(("!",))
+    assert rig.engine.book.positions() == []
+    assert all(rig.paper.position_size(c) == 0 for c in ("BTC", "ETH", "SOL", "DOGE"))
+    assert rig.engine.trading.state.value == "HALTED"
+    assert rig.service.pending() == []  # held entries die with HALTED
+    assert any("PANIC EXIT complete" in m for m in messages(app))
+
+
+async def test_panic_confirmed_with_y():
+    rig, _app = await panic(("y",))
+    assert rig.engine.book.positions() == []
+    assert rig.engine.trading.state.value == "HALTED"
+
+
+async def test_panic_aborted_with_escape_or_enter_on_cancel_leaves_positions_intact():
+    for keys in (("escape",), ("enter",), ("n",)):
+        rig, app = await panic(keys)
+        assert len(rig.engine.book.positions()) == 4, keys
+        assert rig.engine.trading.state.value == "ACTIVE"
+        assert any("nothing was sent" in m for m in messages(app))
+
+
+async def test_resume_asks_the_master_password_and_refuses_a_wrong_one():
+    rig = await build_rig()
+    await rig.service.kill("test")
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.check_action("resume", ()) is True
+        await pilot.press("r")
+        assert isinstance(app.screen, PasswordScreen)
+        await pilot.press(*"hunter2", "enter")
+        await settle(pilot, app)
+        assert rig.engine.trading.state.value == "HALTED"
+        assert any("wrong master password" in m for m in messages(app))
+
+        await pilot.press("r")  # in-process: asked again every time
+        assert isinstance(app.screen, PasswordScreen)
+        await pilot.press("escape")
+        assert rig.engine.trading.state.value == "HALTED"
+
+        await pilot.press("r")
+        await pilot.press(*PASSWORD, "enter")
+        await settle(pilot, app)
+        assert rig.engine.trading.state.value == "ACTIVE"
+        assert app.check_action("resume", ()) is None  # nothing left to resume: greyed
+        assert any("Trading resumed: ACTIVE" in m for m in messages(app))
+
+
+async def test_quit_asks_first_when_the_engine_runs_in_here():
+    rig = await build_rig()
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        assert app.is_running
+        await pilot.press("q", "y")
+        await pilot.pause()
+    assert app.return_value == "quit"
+
+
+async def test_detach_leaves_at_once_and_never_touches_the_engine():
+    rig = await build_rig()
+    app = PerpguardApp(rig.link, owns_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == "detach"
+    assert len(rig.engine.book.positions()) == 4 and rig.engine.trading.state.value == "ACTIVE"
+    assert rig.link._unsubscribe is None  # the console's listener is gone from the engine
+
+
+async def test_a_keymap_from_the_config_remaps_bindings_by_id():
+    rig = await build_rig()
+    app = PerpguardApp(rig.link, owns_engine=True, keymap={"approve": "A", "panic": "ctrl+k"})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "a")
+        await settle(pilot, app)
+        assert len(rig.service.pending()) == 2  # `a` no longer approves
+        await pilot.press("A")
+        await settle(pilot, app)
+        assert [p["tier"] for p in rig.service.pending()] == ["DELAY"]
+        await pilot.press("!")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("ctrl+k")
+        assert isinstance(app.screen, ConfirmScreen)
+
+
+async def test_theme_key_cycles_the_four_themes_and_the_palette_lists_every_action():
+    rig = await build_rig()
+    app = PerpguardApp(rig.link, owns_engine=True, theme="colour-blind")
+    async with app.run_test(size=SIZE) as pilot:
+        seen = [app.theme]
+        for _ in range(4):
+            await pilot.press("t")
+            await pilot.pause()
+            seen.append(app.theme)
+        assert seen == ["perpguard-colour-blind", "perpguard-dark", "perpguard-light", "perpguard-high-contrast",
+                        "perpguard-colour-blind"]
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for wanted in ("Approve selected pending order", "Cancel selected pending order", "Panic exit",
+                       "Resume trading", "Policies", "Next theme", "Help", "Quit or detach"):
+            assert wanted in titles
+
+
+async def test_policies_and_help_screens_open_and_close():
+    rig = await build_rig()
+    app = PerpguardApp(rig.link, owns_engine=True, keymap={"approve": "A"})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        await settle(pilot, app)
+        table = app.screen.query_one("#policies")
+        assert table.row_count == 11  # the ten defaults and the spending limit
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        help_text = str(app.screen.query_one("Static").render())
+        assert "A " in help_text and "approve" in help_text  # the remapped key is the one shown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_a_storm_of_marks_costs_a_few_redraws_a_second():
+    rig = await build_rig()
+    app = PerpguardApp(rig.link, owns_engine=True)
+    shown = []
+    async with app.run_test(size=SIZE) as pilot:
+        original = app._show
+        app._show = lambda *a, **k: (shown.append(1), original(*a, **k))
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 1.0
+        marks = 0
+        while loop.time() < end:  # ~200 marks a second
+            rig.set_marks({"BTC": 65_000 + (marks % 50)})
+            marks += 1
+            await asyncio.sleep(0.005)
+        await pilot.pause()
+    assert marks > 100
+    assert len(shown) <= 6  # REFRESH_SECONDS = 0.25: about four a second, whatever the feed

@@ -1,0 +1,51 @@
+"""What the trader sees, pinned: each theme at 80x24 (SSH) and 160x50, the panic modal, a tripped
+breaker, an APPROVAL order waiting. A real engine on the paper exchange with a frozen clock and
+fixed marks, so every figure and time on screen is the same on every run.
+
+After a deliberate change: `python -m pytest tests/test_console_snapshots.py --snapshot-update`,
+then look at the SVGs in tests/__snapshots__/ before committing them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from console_fixtures import build_rig, trip_daily_loss
+
+from console.app import PerpguardApp
+
+THEMES = ("dark", "light", "high-contrast", "colour-blind")
+SIZES = {"80x24": (80, 24), "160x50": (160, 50)}
+
+
+def app_on_rig(theme: str = "dark"):
+    rig = asyncio.run(build_rig())
+    return rig, PerpguardApp(rig.link, owns_engine=True, theme=theme)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("theme", THEMES)
+def test_dashboard(snap_compare, theme, size):
+    _rig, app = app_on_rig(theme)
+    assert snap_compare(app, terminal_size=SIZES[size])
+
+
+def test_panic_modal(snap_compare):
+    _rig, app = app_on_rig()
+    assert snap_compare(app, terminal_size=SIZES["80x24"], press=["!"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_tripped_breaker(snap_compare, size):
+    rig, app = app_on_rig()
+
+    async def fall(pilot):
+        await trip_daily_loss(rig, app)
+        await pilot.press("3")
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=fall)
+
+
+def test_approval_pending(snap_compare):
+    _rig, app = app_on_rig()
+    assert snap_compare(app, terminal_size=SIZES["80x24"], press=["2"])
