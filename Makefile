@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine with Python 3.11+ and make:
-#   make demo   creates .venv, installs perpguard, runs the demo
+#   make demo   creates .venv, installs perpguard, starts the console on the paper exchange with a demo bot
 #   make test   creates .venv, installs perpguard with its dev extras, runs the suite
 PYTHON ?= python3
 VENV   := .venv
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m engine.demo
+	$(BIN)/perpguard --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
