@@ -33,6 +33,7 @@ class Book:
         self.mark_times: dict[str, float] = {}
         self.funding: dict[str, float] = {}  # hourly rate, fraction; longs pay when > 0
         self.open_orders: dict[str, OpenOrder] = {}
+        self.feed_stale_since: float | None = None  # the venue said its feed went silent (FeedStale)
         self._legs: dict[str, _Leg] = {}
         self._equity = 0.0
         self._cross_value = 0.0

@@ -56,6 +56,10 @@ class RiskGate:
         elif state is TradingState.REDUCE_ONLY and not p.reducing:
             reasons.append(Reason(_GATE, "TRADING_STATE", "REDUCE_ONLY",
                                   f"Trading is REDUCE_ONLY ({', '.join(self.trading.causes) or 'stopped'}): only orders that reduce a position pass"))
+        if self.book.feed_stale_since is not None and not p.reducing:
+            reasons.append(Reason(_GATE, "MARKET_DATA", "DATA_UNAVAILABLE",
+                                  "The venue's market feed is stale: new risk is denied until it is restored and reconciled",
+                                  None, None, "DENY"))
         if p.would_increase_reduce_only:
             reasons.append(Reason(_GATE, "ORDER", "REDUCE_ONLY_WOULD_INCREASE",
                                   f"Reduce-only {intent.side} on {p.coin} would increase the position (size {p.s0:g})"))

@@ -47,8 +47,11 @@ async def periodic(engine: Engine, stop: asyncio.Event, tick_seconds: float = TI
                 log.exception("engine tick failed")
                 engine.emit("engine_error", "periodic engine work failed; see the log")
             if time.monotonic() - armed_at >= DEAD_MAN_REARM_SECONDS:
-                await engine.connector.arm_dead_man(DEAD_MAN_SECONDS)
-                armed_at = time.monotonic()
+                try:
+                    await engine.connector.arm_dead_man(DEAD_MAN_SECONDS)
+                    armed_at = time.monotonic()
+                except Exception:  # the venue's previous deadline stands; try again next tick
+                    log.exception("re-arming the dead-man switch failed")
     finally:
         await engine.connector.arm_dead_man(None)  # a clean stop leaves resting orders alone
 

@@ -169,8 +169,10 @@ class Engine(Protection):
             self.emit("liquidated", f"LIQUIDATED by the venue: {event.coin} {event.size:g} at {event.px:g}, loss {event.loss:,.2f} USD",
                       coin=event.coin, px=event.px, loss=event.loss)
         elif isinstance(event, venue.FeedStale):
+            self.book.feed_stale_since = event.since  # fail closed at once, whatever STALE_DATA says
             self.emit("feed_stale", f"market feed stale since {event.since:.0f}: new risk is denied", since=event.since)
         elif isinstance(event, venue.FeedRestored):
+            self.book.feed_stale_since = None
             self._resync_wanted = True
             self.emit("feed_restored", "market feed restored; reconciling with the venue")
         if self._resync_wanted and not self._reducing and not self._panicking:

@@ -53,9 +53,9 @@ def stored_policies(store: Store, config: Config) -> list[dict]:
 
 def make_connector(config: Config, clock: Clock) -> Connector:
     if config.exchange.kind == "hyperliquid":
-        from engine.hyperliquid import connector_from_config
+        from engine.hyperliquid import HyperliquidConfig, HyperliquidConnector
 
-        return connector_from_config(config.exchange.hyperliquid_fields())
+        return HyperliquidConnector(HyperliquidConfig.model_validate(config.exchange.hyperliquid_fields()))
     paper = PaperExchange(PAPER_MARKETS, equity=config.paper.equity, clock=clock)
     for coin, px in START_PRICES.items():
         paper.set_mark(coin, px)

@@ -56,6 +56,7 @@ def engine_state(engine: Engine) -> dict:
         "breakers": breakers(engine, now),
         "pending": [a.as_dict() for a in engine.pending.open_actions()],
         "feed_age_seconds": feed_age,
+        "feed_stale": book.feed_stale_since is not None,
         "liquidated": engine.liquidated,
     }
 

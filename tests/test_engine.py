@@ -199,3 +199,20 @@ async def test_reduce_only_from_the_buffer_lifts_with_hysteresis_but_halted_need
     engine.trading.halt("test", clock.now())
     await move(engine, paper, clock, "BTC", 50_000.0)
     assert engine.trading.state is TradingState.HALTED
+
+
+async def test_a_feed_the_venue_calls_stale_denies_new_risk_at_once_until_restored():
+    """The venue's own FeedStale closes the gate before any mark is old enough for STALE_DATA."""
+    engine, paper, clock = await make_engine(stale_after=3.0)
+    await move(engine, paper, clock, "BTC", 50_000.0)
+    assert (await engine.submit(OrderIntent(market="BTC", side="buy", notional_usd=500))).status == "sent"
+    paper.freeze_marks = True
+    clock.advance(4.0)  # past the venue's 3 s, well inside STALE_DATA's 10 s
+    paper.poll()
+    entry = await engine.submit(OrderIntent(market="ETH", side="buy", notional_usd=500))
+    assert entry.status == "denied" and entry.decision.error_body()["error"]["code"] == "DATA_UNAVAILABLE"
+    exit_ = await engine.submit(OrderIntent(market="BTC", side="sell", notional_usd=200, reduce_only=True))
+    assert exit_.status == "sent"
+    paper.freeze_marks = False
+    await move(engine, paper, clock, "ETH", 3_000.0)
+    assert (await engine.submit(OrderIntent(market="ETH", side="buy", notional_usd=500))).status == "sent"
