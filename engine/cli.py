@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return func(args)
     except (BadInput, ConfigError) as exc:
-        print(f"perpguard {args.command or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        where = f"perpguard {args.command}" if args.command else "perpguard"
+        print(f"{where}: error: {str(exc).replace('Value error, ', '')}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

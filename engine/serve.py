@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 from engine.auth import MasterGuard, has_master_password
 from engine.clock import Clock, SystemClock
-from engine.config import Config
+from engine.config import Config, ConfigError
 from engine.connector import Connector
 from engine.gateway import GatewayServer, create_app, gateway_server
 from engine.live import paper_feed, periodic
@@ -53,9 +53,18 @@ def stored_policies(store: Store, config: Config) -> list[dict]:
 
 def make_connector(config: Config, clock: Clock) -> Connector:
     if config.exchange.kind == "hyperliquid":
-        from engine.hyperliquid import HyperliquidConfig, HyperliquidConnector
+        from pydantic import ValidationError
 
-        return HyperliquidConnector(HyperliquidConfig.model_validate(config.exchange.hyperliquid_fields()))
+        from engine.hyperliquid import AgentKeyError, HyperliquidConfig, HyperliquidConnector
+
+        try:
+            return HyperliquidConnector(HyperliquidConfig.model_validate(config.exchange.hyperliquid_fields()))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = "exchange." + ".".join(str(p) for p in err["loc"])
+            raise ConfigError(field, "unknown key" if err["type"] == "extra_forbidden" else err["msg"]) from None
+        except AgentKeyError as exc:
+            raise ConfigError("exchange.agent_key", str(exc)) from None
     paper = PaperExchange(PAPER_MARKETS, equity=config.paper.equity, clock=clock)
     for coin, px in START_PRICES.items():
         paper.set_mark(coin, px)
