@@ -4,8 +4,9 @@ account.
 
 - Reads: httpx `/info` (metaAndAssetCtxs at start; clearinghouseState + frontendOpenOrders
   for every snapshot; orderStatus to find an order by its cloid).
-- Actions: built and signed by the official SDK (`signer.ActionSigner`) in a worker thread,
-  posted with httpx on the engine loop.
+- Actions: built with the official SDK's wire helpers and signed by `fast_signing` (byte-identical
+  to the SDK's signatures) in `signer.ActionSigner`, in a worker thread; posted with httpx on
+  the engine loop.
 - Events: one websocket (`feed.Feed`): allMids, orderUpdates, userFills, userEvents, and
   activeAssetCtx for configured markets and held positions; translated by `stream`.
 
