@@ -7,7 +7,7 @@ import json
 import platform
 from pathlib import Path
 
-from bench import console, engine_paths, gate, gateway
+from bench import console, engine_paths, gate, gateway, ingest, memory, signing
 
 ROWS = []  # (key, value, unit, target, note); a target > 0 is a ceiling, < 0 a floor (-50000: >= 50000)
 
@@ -24,10 +24,26 @@ def main() -> None:
     ROWS.append(("replay_crash_bars_per_s", replay["crash"], "bars/s", None,
                  "the same over the 87 bars of the 2021-05-19 crash (start-up and de-risk dominate)"))
     ROWS.append(("reaction_p99_ms", engine_paths.reaction_p99_ms(), "ms", 5, "mark crossing warnBuffer -> reducing order handed to the connector"))
+    marks = ingest.measure()
+    ROWS.append(("mark_ingest_per_s", marks["marks_per_s"], "marks/s", -200_000,
+                 "allMids of 200 coins, raw JSON -> Book, counters, breakers; 150 positions, default policies"))
+    rss = memory.measure()
+    ROWS.append(("engine_rss_mb", rss["rss_mb"], "MB", 150,
+                 f"engine, service, gateway app, 500 positions, after 1M audit rows appended and verified "
+                 f"(verify {rss['verify_s']:.0f} s)"))
     http = gateway.measure()
     ROWS.append(("gateway_p50_ms", http["gateway_p50_ms"], "ms", None,
                  f"POST /v1/orders dry run over loopback (target <= 1.5 x bare = {1.5 * http['bare_fastapi_p50_ms']:.2f})"))
     ROWS.append(("bare_fastapi_p50_ms", http["bare_fastapi_p50_ms"], "ms", None, "bare FastAPI, same body, same client, same run"))
+    sig = signing.measure()
+    third = sig["sdk_order_path_p50_us"] / 3
+    ROWS.append(("order_path_p50_us", sig["order_path_p50_us"], "µs", 300,
+                 "gate + order wire + fast signature + JSON body; also <= SDK/3 = "
+                 f"{third:.1f} ({'met' if sig['order_path_p50_us'] <= third else 'MISSED'})"))
+    ROWS.append(("sdk_order_path_p50_us", sig["sdk_order_path_p50_us"], "µs", None,
+                 "the SDK's Exchange.order for the same order, to the JSON payload; same run"))
+    ROWS.append(("signatures_identical", 1.0 if sig["signatures_identical"] else 0.0, "bool", -1,
+                 "1,000 random orders: fast signature == the SDK's, byte for byte"))
     cpu = console.measure_console_cpu()
     ROWS.append(("console_cpu_share", cpu["console_cpu_share"], "core", 0.25, "console, 200 positions, marks 10x a second"))
     ROWS.append(("console_idle_cpu_share", cpu["console_idle_cpu_share"], "core", 0.03, "console, no updates"))

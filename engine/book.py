@@ -8,6 +8,7 @@ Owned and mutated by the engine loop only; everything else reads it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from engine.margin import MarginTable, liquidation_price, margin_buffer, distance_to_liquidation
 from engine.model import Account, MarginMode, MarketInfo, OpenOrder, Position
@@ -114,6 +115,57 @@ class Book:
         leg.mark = px
         self._price_leg(leg)
         self._add(leg, 1.0)
+
+    def set_marks(self, marks: Mapping[str, float], at: float) -> None:
+        """Many marks (USD by coin) observed together at `at` (epoch s): the Book ends exactly as
+        after `set_mark` for each in turn (same arithmetic, same order), with the per-mark
+        overheads paid once. Judge the account after the whole batch, not in between."""
+        self.marks.update(marks)
+        self.mark_times.update(dict.fromkeys(marks, at))
+        legs = self._legs
+        if not legs:
+            return
+        markets, cross_mode = self.markets, MarginMode.CROSS
+        equity, cross_value, gross = self._equity, self._cross_value, self.gross_notional
+        mm_total, mm_cross, unknown, unpriced = self._mm_total, self._mm_cross, self._unknown_mm, self._unpriced
+        for coin, px in marks.items():
+            leg = legs.get(coin)
+            if leg is None:
+                continue
+            position = leg.position
+            cross = position.margin_mode is cross_mode
+            if leg.mark is None:
+                unpriced -= 1
+            else:
+                pnl = position.size * (px - leg.mark)
+                equity += pnl
+                if not cross and leg.isolated_margin is not None:
+                    leg.isolated_margin += pnl
+                else:
+                    cross_value += pnl
+            # the leg leaves the totals at its old figures and comes back at the new ones
+            gross -= leg.notional
+            maintenance = leg.maintenance
+            if maintenance is None:
+                unknown -= 1
+            else:
+                mm_total -= maintenance
+                if cross:
+                    mm_cross -= maintenance
+            leg.mark = px
+            notional = leg.notional = abs(position.size) * px
+            info = markets.get(coin)
+            table = info.margin_table if info is not None else self.margin_table(coin)
+            maintenance = leg.maintenance = table.maintenance_margin(notional) if table is not None else None
+            gross += notional
+            if maintenance is None:
+                unknown += 1
+            else:
+                mm_total += maintenance
+                if cross:
+                    mm_cross += maintenance
+        self._equity, self._cross_value, self.gross_notional = equity, cross_value, gross
+        self._mm_total, self._mm_cross, self._unknown_mm, self._unpriced = mm_total, mm_cross, unknown, unpriced
 
     def set_funding(self, coin: str, hourly_rate: float) -> None:
         self.funding[coin] = hourly_rate

@@ -8,7 +8,9 @@ everything the venue reports back (events, snapshots) is float, as the engine's 
 
 Events reach the engine through `subscribe(handler)`: the connector calls `handler(event)`
 synchronously, in venue order, from the thread or loop that drives it. A handler must be
-quick (post the event to the engine loop's queue and return).
+quick (post the event to the engine loop's queue and return). Marks come one at a time
+(`MarkUpdated`) or, when the venue sends many at once, as one `MarksUpdated`: a handler that
+watches prices takes both.
 
 Order lifecycle, as events: `OrderAccepted` (the venue took it) → zero or more `OrderFilled`
 (`remaining` > 0 while part of it is still live) → it ends with `OrderFilled(remaining=0)` or
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Literal, Protocol, Union, runtime_checkable
+from typing import Callable, Literal, Mapping, Protocol, Union, runtime_checkable
 
 from engine.increments import to_decimal
 from engine.markets import canonical_coin
@@ -133,6 +135,15 @@ class MarkUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class MarksUpdated:
+    """Marks of several coins observed together (one `allMids` message): `marks` USD by coin,
+    read-only. The engine applies them all, then judges the account once, as one instant."""
+
+    marks: Mapping[str, float]
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
 class OrderAccepted:
     """The venue took the order. `size` unsigned base units."""
 
@@ -237,7 +248,7 @@ class FeedRestored:
 
 
 VenueEvent = Union[
-    MarkUpdated, OrderAccepted, OrderFilled, OrderCancelled, OrderRejected,
+    MarkUpdated, MarksUpdated, OrderAccepted, OrderFilled, OrderCancelled, OrderRejected,
     FundingPaid, Liquidated, FeedStale, FeedRestored,
 ]
 EventHandler = Callable[[VenueEvent], None]

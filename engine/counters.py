@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from datetime import datetime, timedelta, timezone
+from typing import Mapping
 
 DAY = 86_400.0
 WEEK = 7 * DAY
@@ -178,3 +179,10 @@ class RiskCounters:
         if v is None:
             v = self.volatility[coin] = Volatility(self.vol_lookback_minutes)
         v.on_mark(px, at)
+
+    def on_marks(self, marks: Mapping[str, float], at: float) -> None:
+        """Marks of many coins (USD by coin) observed together at `at` (epoch s)."""
+        if not self.vol_lookback_minutes:
+            return
+        for coin, px in marks.items():
+            self.on_mark(coin, px, at)

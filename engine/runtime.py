@@ -4,7 +4,9 @@ and the console call its coroutines; everything else reads snapshots.
 
 Order path: `submit` -> gate (pure, synchronous) -> forward now (INSTANT/NOTIFY), hold
 (DELAY/APPROVAL), or deny. After every venue update the margin buffer and the breakers are
-recomputed (`_after_update`), which may stop trading, send one reducing order, or panic.
+recomputed (`_after_update`), which may stop trading, send one reducing order, or panic. Marks
+that arrive together (`MarksUpdated`, one allMids message) are one update: all applied, then
+one recompute.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Callable
+from typing import Callable, Mapping
 
 from engine import connector as venue
 from engine.book import Book
@@ -154,6 +156,9 @@ class Engine(Protection):
             self.counters.on_mark(event.coin, event.px, event.time)
             self._after_update(event.time)
             return
+        if type(event) is venue.MarksUpdated:
+            self.on_marks(event.marks, event.time)
+            return
         if isinstance(event, venue.OrderFilled):
             self._resync_wanted = True
             if event.realized_pnl:
@@ -177,6 +182,13 @@ class Engine(Protection):
             self.emit("feed_restored", "market feed restored; reconciling with the venue")
         if self._resync_wanted and not self._reducing and not self._panicking:
             self._spawn(self.resync())
+
+    def on_marks(self, marks: Mapping[str, float], at: float) -> None:
+        """Marks observed together (USD by coin, at epoch s): all applied, then the account is
+        judged once. They are one instant: a hedged move is not half-seen between two coins."""
+        self.book.set_marks(marks, at)
+        self.counters.on_marks(marks, at)
+        self._after_update(at)
 
     # ---- orders --------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from engine.connector import FeedRestored, FeedStale, MarkUpdated, OrderFilled, OrderRequest
+from engine.connector import FeedRestored, FeedStale, MarksUpdated, MarkUpdated, OrderFilled, OrderRequest
 from engine.hyperliquid.feed import PING_SECONDS
 from fake_hyperliquid.harness import AGENT, AGENT_ENV, MASTER, config_for, of_type, running, start_fake, wait_for
 
@@ -97,7 +97,8 @@ async def test_marks_and_funding_stream_in(fake):
         await wait_for(lambda: connector.stream.marks.get("ETH") == 2_000.0, what="the ETH mid")
         await wait_for(lambda: connector.stream.funding.get("BTC") == 0.0001, what="BTC funding")
         snap = await connector.snapshot()
-    marks = {(e.coin, e.px) for e in of_type(events, MarkUpdated)}
+    marks = {(e.coin, e.px) for e in of_type(events, MarkUpdated)}  # activeAssetCtx
+    marks |= {mark for e in of_type(events, MarksUpdated) for mark in e.marks.items()}  # allMids, a batch a message
     assert ("BTC", 31_000.0) in marks and ("ETH", 2_000.0) in marks
     assert snap.marks["BTC"] == 31_000.0 and snap.funding_rates["BTC"] == 0.0001
     assert "@1" not in snap.marks and len(snap.marks) == 28  # perps only

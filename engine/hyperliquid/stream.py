@@ -13,9 +13,10 @@ marks and funding rates the connector reports in its snapshots.
   a disconnect swallowed, and they are reported. Fills are told once, by `tid`.
 - `userEvents`: funding payments -> FundingPaid (its fills also come on `userFills`).
 
-A mark that did not change is re-reported once a second, so the engine knows it is still live
-without taking an event for every coin at every block. Event times are the connector clock's
-time of arrival.
+An `allMids` message becomes one MarksUpdated (the engine judges the account once per message,
+not once per coin). A mark that did not change is re-reported once a second, so the engine
+knows it is still live without taking every coin at every block. Event times are the
+connector clock's time of arrival.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Callable, Iterable
 
 from engine.clock import Clock
 from engine.connector import (
-    MarkUpdated, OrderAccepted, OrderAck, OrderCancelled, OrderRejected, OrderRequest, VenueEvent,
+    MarksUpdated, MarkUpdated, OrderAccepted, OrderAck, OrderCancelled, OrderRejected, OrderRequest, VenueEvent,
 )
 from engine.hyperliquid.parse import (
     is_cancelled, is_rejected, liquidation_of, parse_fill, parse_funding, parse_mids, side_of, tif_of,
@@ -106,9 +108,21 @@ class StreamTranslator:
         return channel in MARKET_DATA
 
     def _all_mids(self, data: Any) -> None:
-        for coin, px in parse_mids(data["mids"], self.markets).items():
-            if coin not in self._ctx_coins:
-                self._mark(coin, px)
+        """One message, one MarksUpdated: the engine judges the account once per message."""
+        mids = parse_mids(data["mids"], self.markets)
+        for coin in self._ctx_coins:
+            mids.pop(coin, None)
+        if not mids:
+            return
+        now, mono = self.clock.now(), self._monotonic()
+        self.marks.update(mids)
+        self.mark_times.update(dict.fromkeys(mids, now))
+        reported = self._reported
+        changed = {coin: px for coin, px in mids.items()
+                   if (last := reported.get(coin)) is None or last[0] != px or mono - last[1] >= MARK_REFRESH_SECONDS}
+        if changed:
+            reported.update({coin: (px, mono) for coin, px in changed.items()})
+            self._emit(MarksUpdated(MappingProxyType(changed), now))
 
     def _asset_ctx(self, data: Any) -> None:
         coin, ctx = canonical_coin(data["coin"]), data["ctx"]

@@ -1,0 +1,34 @@
+"""A venue for engine benchmarks: what the Engine needs of a connector (markets, a snapshot,
+subscriptions), with no exchange behind it. Events are pushed with `emit`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from engine.connector import EventHandler, VenueEvent, VenueSnapshot
+from engine.model import MarketInfo
+
+
+class OfflineVenue:
+    def __init__(self, markets: dict[str, MarketInfo], snapshot: VenueSnapshot) -> None:
+        self._markets, self._snapshot = markets, snapshot
+        self._handlers: list[EventHandler] = []
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def meta(self) -> dict[str, MarketInfo]:
+        return dict(self._markets)
+
+    async def snapshot(self) -> VenueSnapshot:
+        return self._snapshot
+
+    def subscribe(self, handler: EventHandler) -> Callable[[], None]:
+        self._handlers.append(handler)
+        return lambda: self._handlers.remove(handler)
+
+    def emit(self, event: VenueEvent) -> None:
+        """Hand `event` to every subscriber, as a connector does (HyperliquidConnector._emit)."""
+        for handler in list(self._handlers):
+            handler(event)
