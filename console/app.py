@@ -5,8 +5,8 @@ the events since the last pull `REFRESH_SECONDS` apart, whatever the feed rate, 
 marks costs one redraw per tick, and the panes rewrite only what changed. Commands run as
 workers; every outcome and failure lands in one `on_worker_state_changed`.
 
-Layouts: at 120x34 and more, a dashboard shows every pane at once; smaller (80x24 over SSH),
-one view at a time: 1 positions, 2 pending, 3 risk (buffer and breakers), 4 log.
+Layouts (console.views): an overview of every pane at once, a grid from 120x34 and condensed
+below (80x24 over SSH); 1-4 zoom one view, 0 or Escape goes back to the overview.
 """
 
 from __future__ import annotations
@@ -26,33 +26,29 @@ from console.commands import LinkCommands
 from console.link import EngineLink, LinkStatus
 from console.panes.breakers import BreakersPane
 from console.panes.buffer import BufferChart, BufferGauge
-from console.panes.events import EventLog
+from console.panes.events import EventLog, RecentEvents
 from console.panes.header import HeaderPane
 from console.panes.pending import PendingTable, describe
 from console.panes.positions import PositionsTable
 from console.panes.viewbar import ViewBar
 from console.outcomes import toast_for
-from console.risk import BREACH, MUTED, WARN, buffer_level, distance_level
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
 from console.screens.password import PasswordScreen
 from console.screens.policies import PoliciesScreen
 from console.terminal import exit_on_hangup, watch_terminal
+from console.views import Views
 from themes import CONSOLE_CSS, DEFAULT_THEME, RISK_DEFAULTS, next_theme, register_all, theme_name
 
 REFRESH_SECONDS = 0.25  # four redraws a second at most, whatever the feed rate
 TABLE_SECONDS = 0.5  # the positions table, the costliest pane to repaint: twice a second
-WIDE_COLUMNS, TALL_ROWS = 120, 34  # the dashboard from here; below it, one view at a time
-VIEW_FOCUS = {"positions": "#positions", "pending": "#pending", "log": "#log"}
 MAX_TOASTS_PER_REFRESH = 3
 
 
-class PerpguardApp(LinkCommands, App[str]):
+class PerpguardApp(Views, LinkCommands, App[str]):
     TITLE = "perpguard"
     CSS_PATH = str(CONSOLE_CSS)
     BINDINGS = BINDINGS
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL_ROWS, "-tall")]
 
     def __init__(self, link: EngineLink, owns_engine: bool, keymap: dict[str, str] | None = None,
                  theme: str | None = None, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
@@ -67,7 +63,11 @@ class PerpguardApp(LinkCommands, App[str]):
         if not owns_engine:  # attached: `q` leaves the engine running
             bindings = self._bindings.key_to_bindings
             bindings["q"] = [replace(b, description="Detach") if b.id == "quit" else b for b in bindings.get("q", [])]
-        self.view = "positions"
+        self.view = "overview"
+        self._layout: tuple | None = None  # (view, layout, compact, height) applied, see Views
+        self._positions_max: int | None = None
+        self._pane_titles = {"positions-pane": "Positions", "risk-pane": "Margin buffer", "pending-pane": "Pending",
+                             "breakers-pane": "Breakers & limits", "log-pane": "Events"}
         self._state: dict | None = None
         self._status: LinkStatus | None = None
         self._backlog = True  # the first events drained are history: logged, not toasted
@@ -86,7 +86,7 @@ class PerpguardApp(LinkCommands, App[str]):
     def compose(self) -> ComposeResult:
         yield HeaderPane(id="header")
         yield ViewBar(id="viewbar")
-        with Container(id="dashboard", classes="view-positions"):
+        with Container(id="dashboard", classes="view-overview"):
             with Vertical(id="positions-pane", classes="pane"):
                 yield PositionsTable(id="positions")
                 yield Static("no open positions", id="positions-empty", classes="empty")
@@ -101,25 +101,15 @@ class PerpguardApp(LinkCommands, App[str]):
                 yield BreakersPane(id="breakers")
             with Vertical(id="log-pane", classes="pane"):
                 yield EventLog(id="log")
+                yield RecentEvents(id="recent")
         yield Footer(show_command_palette=False)  # ctrl+p still opens it; 80 columns need the room
 
-    @property
-    def compact(self) -> bool:
-        width, height = self.size
-        return width < WIDE_COLUMNS or height < TALL_ROWS
-
-    def shows(self, view: str) -> bool:
-        return not self.compact or self.view == view
-
     async def on_mount(self) -> None:
-        titles = {"positions-pane": "Positions", "risk-pane": "Margin buffer", "pending-pane": "Pending",
-                  "breakers-pane": "Breakers & limits", "log-pane": "Events"}
-        for pane_id, title in titles.items():
-            self.query_one(f"#{pane_id}").border_title = title
+        self._apply_layout()
         await self.link.open()
-        self.query_one(PositionsTable).focus()
         self.theme_changed_signal.subscribe(self, lambda _theme: self.repaint())
         self.refresh_now()
+        self.focus_default()
         self.set_interval(self.refresh_seconds, self.refresh_now)
         watch_terminal(self)
         if self._theme_problem:
@@ -133,11 +123,14 @@ class PerpguardApp(LinkCommands, App[str]):
     def refresh_now(self, force: bool = False) -> None:
         """Pull the newest picture and events from the link and show what changed (`force`:
         repaint the throttled panes too, the positions table and the chart)."""
+        if not self.is_running:
+            return  # shutting down: the panes may already be gone
         events = self.link.drain_events()
         status = self.link.status()
         state = self.link.latest_state()
         if events:
             self.query_one(EventLog).add(events)
+            self.query_one(RecentEvents).add(events)
             if not self._backlog:
                 self._toast(events)
         self._backlog = False
@@ -149,6 +142,7 @@ class PerpguardApp(LinkCommands, App[str]):
     def repaint(self) -> None:
         """Everything again in the current theme's colours."""
         self.query_one(EventLog).repaint()
+        self.query_one(RecentEvents).repaint()
         self._show(self._state, self._status or self.link.status(), force=True)
 
     def _show(self, state: dict | None, status: LinkStatus, force: bool = False) -> None:
@@ -164,44 +158,30 @@ class PerpguardApp(LinkCommands, App[str]):
                     table.show(positions)
                 self.query_one(PendingTable).show(pending, state.get("time"))
                 self.query_one(BufferGauge).show(state.get("account") or {})
-                breakers = self.query_one(BreakersPane)
-                breakers.show_causes = not self.compact
-                breakers.show(state)
+                self.query_one(BreakersPane).show(state)
                 chart = self.query_one(BufferChart)
                 chart.record(state)
                 if self.shows("risk"):
                     chart.redraw(force=force)
                 self._titles(positions, pending, state)
+                self.size_positions()
         self._update_view_bar()
         self._refresh_bindings_if_changed()
 
     def _titles(self, positions: list[dict], pending: list[dict], state: dict) -> None:
         approvals = sum(1 for p in pending if p.get("tier") == "APPROVAL")
+        tripped = sum(1 for b in state.get("breakers") or [] if b.get("tripped"))
+        approve = self.key_label("approve", "a")
         titles = {
             "positions-pane": f"Positions ({len(positions)})",
-            "pending-pane": f"Pending ({len(pending)}" + (f", {approvals} need{'s' if approvals == 1 else ''} approval: a" if approvals else "") + ")",
+            "pending-pane": f"Pending ({len(pending)}" + (f", {approvals} need{'s' if approvals == 1 else ''} "
+                                                          f"approval: {approve}" if approvals else "") + ")",
+            "breakers-pane": "Breakers & limits" + (f" ({tripped} TRIPPED)" if tripped else ""),
         }
-        for pane_id, title in titles.items():
-            pane = self.query_one(f"#{pane_id}")
-            if pane.border_title != title:
-                pane.border_title = title
+        self._pane_titles.update(titles)
+        self.put_titles()
         self.query_one("#positions-empty").display = not positions
         self.query_one("#pending-empty").display = not pending
-
-    def _update_view_bar(self) -> None:
-        state = self._state or {}
-        positions, pending = state.get("positions") or [], state.get("pending") or []
-        account = state.get("account") or {}
-        closest = min((p["distance"] for p in positions if p.get("distance") is not None), default=None)
-        tripped = sum(1 for b in state.get("breakers") or [] if b.get("tripped"))
-        approvals = sum(1 for p in pending if p.get("tier") == "APPROVAL")
-        level = buffer_level(account.get("margin_buffer"), account.get("warn_buffer"), account.get("panic_buffer"))
-        counts = {
-            "positions": (str(len(positions)), distance_level(closest) if positions else MUTED),
-            "pending": (f"{len(pending)}" + ("!" if approvals else ""), WARN if approvals else MUTED),
-            "risk": (f"{tripped} tripped" if tripped else "", BREACH if tripped else level),
-        }
-        self.query_one(ViewBar).show(self.view, counts)
 
     def _toast(self, events: list[dict]) -> None:
         toasts = [t for t in (toast_for(e) for e in events) if t is not None]
@@ -225,23 +205,25 @@ class PerpguardApp(LinkCommands, App[str]):
 
     # ---- keys: what is possible now ------------------------------------------------------
 
-    def selected_pending(self) -> dict | None:
-        return self.query_one(PendingTable).selected
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """None greys a key out: `a` with no APPROVAL to act on (or a DELAY row highlighted in
+        the pending table), `c` with nothing pending, `r` while ACTIVE."""
         if action == "approve":
-            selected = self.selected_pending()
-            return True if selected and selected.get("tier") == "APPROVAL" else None
+            if self.pending_in_hand():
+                selected = self.selected_pending()
+                return True if selected and selected.get("tier") == "APPROVAL" else None
+            return True if self.pending_target("APPROVAL") else None
         if action == "cancel_pending":
-            return True if self.selected_pending() else None
+            target = self.selected_pending() if self.pending_in_hand() else self.pending_target(None)
+            return True if target else None
         if action == "resume":
             return True if self._state and self._state.get("trading_state") not in (None, "ACTIVE") else None
         return True
 
     def _refresh_bindings_if_changed(self) -> None:
-        selected = self.selected_pending()
-        key = (selected and selected.get("id"), selected and selected.get("tier"),
-               (self._state or {}).get("trading_state"))
+        selected, approval = self.selected_pending(), self.pending_target("APPROVAL")
+        key = (selected and selected.get("id"), selected and selected.get("tier"), approval and approval.get("id"),
+               (self._state or {}).get("trading_state"), self.pending_in_hand())
         if key != self._binding_key:
             self._binding_key = key
             self.refresh_bindings()
@@ -257,24 +239,17 @@ class PerpguardApp(LinkCommands, App[str]):
 
     # ---- actions -------------------------------------------------------------------------
 
-    def action_show_view(self, view: str) -> None:
-        self.view = view
-        dashboard = self.query_one("#dashboard")
-        dashboard.set_classes(f"view-{view}")
-        if self.compact and view in VIEW_FOCUS:
-            self.query_one(VIEW_FOCUS[view]).focus()
-        if view == "risk":
-            self.call_after_refresh(self.query_one(BufferChart).redraw, True)
-        self._update_view_bar()
-
     def action_approve(self) -> None:
+        if not self.pending_in_hand():
+            target = self.pending_target("APPROVAL")
+            if target is None:
+                self.notify("No order waits for approval", severity="warning")
+            else:
+                self.bring_pending(target, "approve", "approve")
+            return
         action = self.selected_pending()
         if not action or action.get("tier") != "APPROVAL":
-            self.notify("Select an APPROVAL order first (2 shows the pending orders)", severity="warning")
-            return
-        if not self.shows("pending"):
-            self.action_show_view("pending")
-            self.notify(f"Selected: {describe(action)}. Press a again to approve it.")
+            self.notify("Highlight an APPROVAL order first", severity="warning")
             return
         subject = describe(action)
         self._with_password("approve", f"Approve {subject}",
@@ -282,13 +257,16 @@ class PerpguardApp(LinkCommands, App[str]):
                                                        subject, password))
 
     def action_cancel_pending(self) -> None:
+        if not self.pending_in_hand():
+            target = self.pending_target(None)
+            if target is None:
+                self.notify("No pending order to cancel", severity="warning")
+            else:
+                self.bring_pending(target, "cancel-pending", "cancel")
+            return
         action = self.selected_pending()
         if not action:
-            self.notify("No pending order selected", severity="warning")
-            return
-        if not self.shows("pending"):
-            self.action_show_view("pending")
-            self.notify(f"Selected: {describe(action)}. Press c again to cancel it.")
+            self.notify("No pending order highlighted", severity="warning")
             return
         self._run("cancel", partial(self.link.cancel_pending, action["id"]), describe(action), self._password)
 

@@ -15,6 +15,7 @@ BINDINGS = [
     Binding("t", "next_theme", "Theme", id="theme", tooltip="Next theme: dark, light, high contrast, colour-blind"),
     Binding("?", "help", "Help", id="help", tooltip="Keys and how to read the screen"),
     Binding("q", "quit_console", "Quit", id="quit", tooltip="Quit (asks first when the engine runs in here)"),
+    Binding("0,escape", "show_view('overview')", "Overview", id="view-overview", show=False),
     Binding("1", "show_view('positions')", "Positions", id="view-positions", show=False),
     Binding("2", "show_view('pending')", "Pending", id="view-pending", show=False),
     Binding("3", "show_view('risk')", "Risk", id="view-risk", show=False),
@@ -31,10 +32,11 @@ HELP = [
     ("theme", "next theme"),
     ("help", "this help"),
     ("quit", "quit / detach"),
-    ("view-positions", "compact layout: positions"),
-    ("view-pending", "compact layout: pending orders"),
-    ("view-risk", "compact layout: buffer and breakers"),
-    ("view-log", "compact layout: event log"),
+    ("view-overview", "overview: every pane at once"),
+    ("view-positions", "zoom: positions"),
+    ("view-pending", "zoom: pending orders"),
+    ("view-risk", "zoom: buffer chart, all breakers"),
+    ("view-log", "zoom: the whole event log"),
 ]
 
 # (title, help, action) for the command palette.
@@ -46,9 +48,10 @@ COMMANDS = [
     ("Policies", "The policies in force, read-only, with usage", "policies"),
     ("Next theme", "Cycle dark, light, high contrast, colour-blind safe", "next_theme"),
     ("Help", "Keys and how to read the screen", "help"),
-    ("Show positions", "Compact layout: the positions view", "show_view('positions')"),
-    ("Show pending orders", "Compact layout: the pending view", "show_view('pending')"),
-    ("Show risk", "Compact layout: margin buffer and breakers", "show_view('risk')"),
-    ("Show event log", "Compact layout: the event log", "show_view('log')"),
+    ("Show overview", "Every pane at once", "show_view('overview')"),
+    ("Show positions", "Zoom: the positions, full screen", "show_view('positions')"),
+    ("Show pending orders", "Zoom: the pending orders, full screen", "show_view('pending')"),
+    ("Show risk", "Zoom: margin buffer chart and every breaker", "show_view('risk')"),
+    ("Show event log", "Zoom: the whole event log", "show_view('log')"),
     ("Quit or detach", "Leave the console (asks first when the engine runs in here)", "quit_console"),
 ]

@@ -1,6 +1,7 @@
 """The console drives a real engine on the paper exchange through InProcessLink, at 80x24 with
-the keyboard only: approve, cancel, panic exit (confirmed two ways, and aborted), resume with the
-master password, quit, a user's keymap, and keys greyed out when they cannot act."""
+the keyboard only: the overview with every pane, zoom views and back, approve, cancel, panic exit
+(confirmed two ways, and aborted), resume with the master password, quit, a user's keymap, and
+keys greyed out when they cannot act."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import asyncio
 from console_fixtures import PASSWORD, build_rig
 
 from console.app import PerpguardApp
+from console.panes.pending import PendingTable
+from console.panes.positions import PositionsTable
+from console.panes.viewbar import ViewBar
 from console.screens.confirm import ConfirmScreen
 from console.screens.password import PasswordScreen
 
@@ -64,17 +68,92 @@ async def test_approve_is_greyed_on_a_delay_order_and_cancel_drops_it():
         assert app.selected_pending()["tier"] == "APPROVAL"
 
 
-async def test_approve_from_another_view_first_shows_what_it_would_approve():
+async def test_approve_from_a_zoomed_view_first_shows_what_it_would_approve():
     rig = await build_rig()
     app = PerpguardApp(rig.link, owns_engine=True)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("a")  # from the positions view: show the pending view, do nothing yet
+        await pilot.press("1", "a")  # from the positions zoom: show the pending zoom, do nothing yet
         await settle(pilot, app)
         assert app.view == "pending"
         assert len(rig.service.pending()) == 2
+        assert any("Press a again to approve" in m for m in messages(app))
         await pilot.press("a")
         await settle(pilot, app)
         assert [p["tier"] for p in rig.service.pending()] == ["DELAY"]
+
+
+async def test_the_overview_shows_every_pane_at_80x24_and_a_acts_on_the_highlighted_row():
+    rig = await build_rig()
+    approval = rig.pending("APPROVAL")
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.view == "overview" and app.layout == "condensed"
+        for selector in ("#header", "#positions", "#gauge", "#pending", "#breakers", "#recent"):
+            widget = app.query_one(selector)
+            assert widget.display and widget.region.height > 0, selector
+            assert widget.region.bottom <= SIZE[1] - 1, selector  # above the footer
+        assert app.query_one(PositionsTable).row_count == 4  # every position fits
+        assert app.focused is app.query_one(PendingTable)  # something waits: the pending table has the keys
+        assert app.selected_pending()["id"] == approval["id"]  # APPROVAL rows first
+        await pilot.press("a")
+        await settle(pilot, app)
+        assert rig.engine.pending.store.actions[approval["id"]].status.value == "EXECUTED"
+        assert app.view == "overview"
+
+
+async def test_away_from_the_pending_table_a_and_c_first_highlight_then_act():
+    rig = await build_rig()
+    delay = rig.pending("DELAY")
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("shift+tab")  # to the positions table
+        await pilot.pause()
+        assert app.focused is app.query_one(PositionsTable)
+        assert app.check_action("approve", ()) is True and app.check_action("cancel_pending", ()) is True
+        await pilot.press("c")
+        await settle(pilot, app)
+        assert len(rig.service.pending()) == 2  # nothing cancelled yet: the row is highlighted first
+        assert app.focused is app.query_one(PendingTable) and app.view == "overview"
+        assert any("Press c again to cancel" in m for m in messages(app))
+        await pilot.press("down", "c")
+        await settle(pilot, app)
+        assert rig.engine.pending.store.actions[delay["id"]].status.value == "CANCELLED"
+        assert [p["tier"] for p in rig.service.pending()] == ["APPROVAL"]
+
+
+async def test_zoom_keys_and_back_to_the_overview():
+    rig = await build_rig()
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        bar = app.query_one(ViewBar)
+        for key, view in (("1", "positions"), ("2", "pending"), ("3", "risk"), ("4", "log")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.view == view and app.layout == "zoom"
+            assert "0/Esc Overview" in bar.render().plain
+            await pilot.press("escape" if key in "13" else "0")
+            await pilot.pause()
+            assert app.view == "overview" and app.layout == "condensed"
+            assert "1-4 zoom" in bar.render().plain
+        assert app.query_one("#chart").display is False and app.query_one("#log").display is False
+    wide = PerpguardApp(rig.link, owns_engine=True)
+    async with wide.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        assert wide.layout == "grid" and not wide.query_one(ViewBar).display
+        await pilot.press("3")
+        await pilot.pause()
+        assert wide.layout == "zoom" and wide.query_one(ViewBar).display
+
+
+async def test_approval_orders_come_first_whenever_they_were_held():
+    rig = await build_rig(held=(("ETH", "buy", 30_000), ("BTC", "buy", 45_000)))  # the DELAY first
+    app = PerpguardApp(rig.link, owns_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.query_one(PendingTable)
+        assert [table.get_row_at(i)[0].plain for i in range(table.row_count)] == ["APPROVAL", "DELAY"]
+        assert app.selected_pending()["tier"] == "APPROVAL"
 
 
 async def panic(keys: tuple[str, ...]):
@@ -221,12 +300,14 @@ async def test_a_storm_of_marks_costs_a_few_redraws_a_second():
         original = app._show
         app._show = lambda *a, **k: (shown.append(1), original(*a, **k))
         loop = asyncio.get_running_loop()
-        end = loop.time() + 1.0
+        start = loop.time()
+        end = start + 1.0
         marks = 0
         while loop.time() < end:  # ~200 marks a second
             rig.set_marks({"BTC": 65_000 + (marks % 50)})
             marks += 1
             await asyncio.sleep(0.005)
         await pilot.pause()
+        elapsed = loop.time() - start  # a loaded machine stretches the pause: count per second
     assert marks > 100
-    assert len(shown) <= 6  # REFRESH_SECONDS = 0.25: about four a second, whatever the feed
+    assert len(shown) <= 4 * elapsed + 2  # REFRESH_SECONDS = 0.25: about four a second, whatever the feed

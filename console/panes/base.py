@@ -31,5 +31,10 @@ class TextPane(Widget):
         self.refresh(layout=self.styles.height is None or self.styles.height.is_auto)
         return True
 
+    @property
+    def line_count(self) -> int:
+        """How many lines the pane shows now."""
+        return self._text.plain.count("\n") + 1
+
     def render(self) -> Text:
         return self._text

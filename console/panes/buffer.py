@@ -30,13 +30,24 @@ def gauge_bar(buffer: float | None, marks: list[float | None], width: int) -> tu
 
 
 class BufferGauge(TextPane):
+    """Two lines (figures, then the bar); `condensed` (the small overview): one line, the
+    buffer, the bar with its marks, then what the marks are."""
+
     DEFAULT_CSS = """
-    BufferGauge { height: 2; padding: 0 1; }
+    BufferGauge { height: auto; padding: 0 1; }
     """
+
+    condensed = False
 
     def show(self, account: dict) -> None:
         self._account = account
         self._paint()
+
+    def set_condensed(self, condensed: bool) -> None:
+        if condensed != self.condensed:
+            self.condensed = condensed
+            if getattr(self, "_account", None) is not None:
+                self._paint()
 
     def on_resize(self) -> None:
         if getattr(self, "_account", None) is not None:
@@ -48,6 +59,16 @@ class BufferGauge(TextPane):
                                        a.get("target_buffer"))
         level = buffer_level(buffer, warn, panic)
         title = Text(no_wrap=True, overflow="ellipsis")
+        if self.condensed:
+            title.append(fmt.percent(buffer), palette[level])
+            title.append({BREACH: " BELOW PANIC", WARN: " below warn", OK: "", MUTED: " no figures"}[level],
+                         palette[level])
+            marks = Text(f" {MARK}panic {fmt.percent(panic, 0)} {MARK}warn {fmt.percent(warn, 0)} {MARK}target "
+                         f"{fmt.percent(target, 0)}", palette[MUTED])
+            width = self.size.width - 2 - title.cell_len - 1 - marks.cell_len
+            self.set_text(Text.assemble(title, " ", self._bar(buffer, panic, warn, target, level, max(10, width)),
+                                        marks))
+            return
         title.append("buffer ")
         title.append(fmt.percent(buffer), palette[level])
         title.append({BREACH: "  BELOW PANIC", WARN: "  below warn: reducing", OK: "", MUTED: "  no figures"}[level],
@@ -55,7 +76,12 @@ class BufferGauge(TextPane):
         title.append(f"  marks {MARK} panic {fmt.percent(panic, 0)} · warn {fmt.percent(warn, 0)} · target "
                      f"{fmt.percent(target, 0)}  maintenance {fmt.usd(a.get('maintenance_margin'))} USD  leverage "
                      f"{fmt.leverage(a.get('account_leverage'))}", palette[MUTED])
-        bar, filled = gauge_bar(buffer, [panic, warn, target], self.size.width - 2)
+        line = self._bar(buffer, panic, warn, target, level, self.size.width - 2)
+        self.set_text(Text("\n").join([title, line]))
+
+    def _bar(self, buffer, panic, warn, target, level: str, width: int) -> Text:
+        palette = self.palette
+        bar, filled = gauge_bar(buffer, [panic, warn, target], width)
         line = Text(no_wrap=True)
         for i, char in enumerate(bar):
             if char == MARK:
@@ -63,7 +89,7 @@ class BufferGauge(TextPane):
                 line.append(char, palette[mark_level])
             else:
                 line.append(char, palette[level] if i < filled else palette.bar_background)
-        self.set_text(Text("\n").join([title, line]))
+        return line
 
 
 def minute_ticks(span: float) -> list[float]:

@@ -1,5 +1,6 @@
 """The event log: what the engine said, newest at the bottom, with the engine's time (UTC) and
-a short label coloured by severity. The last events are kept so a theme change repaints them."""
+a short label coloured by severity. The last events are kept so a theme change repaints them.
+The condensed overview shows only the newest few, one line each (`RecentEvents`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.widgets import RichLog
 
 from console import format as fmt
 from console.palette import palette_for
+from console.panes.base import TextPane
 from console.risk import MUTED, event_level
 
 KEEP = 500
@@ -25,10 +27,14 @@ LABELS = {
 LABEL_WIDTH = 10
 
 
+def label_of(event: dict) -> str:
+    kind = str(event.get("kind", ""))
+    return LABELS.get(kind, kind.upper()[:LABEL_WIDTH])
+
+
 def event_line(event: dict, palette) -> Table:
     """Time, label, message; a long message wraps under itself, not under the time."""
-    kind = str(event.get("kind", ""))
-    label = LABELS.get(kind, kind.upper()[:LABEL_WIDTH])
+    label = label_of(event)
     line = Table.grid(padding=(0, 1), expand=True)
     line.add_column(width=8, no_wrap=True)
     line.add_column(width=LABEL_WIDTH, no_wrap=True)
@@ -62,3 +68,33 @@ class EventLog(RichLog):
     def repaint(self) -> None:
         """Rewrite every kept line in the current theme's colours."""
         self.add([])
+
+
+class RecentEvents(TextPane):
+    """The newest events, one line each (a long message is cut, not wrapped), as many as the
+    pane is tall: the condensed overview's log. The whole log is one key away (4)."""
+
+    DEFAULT_CSS = """
+    RecentEvents { height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.events: deque[dict] = deque(maxlen=50)
+
+    def add(self, events: list[dict]) -> None:
+        self.events.extend(events)
+        if events:
+            self.repaint()
+
+    def on_resize(self) -> None:
+        self.repaint()
+
+    def repaint(self) -> None:
+        palette = self.palette
+        lines = []
+        for event in list(self.events)[-max(1, self.size.height):]:
+            lines.append(Text.assemble((fmt.clock(event.get("at")), palette[MUTED]), " ",
+                                       (f"{label_of(event):<{LABEL_WIDTH}}", palette[event_level(event)]), " ",
+                                       str(event.get("message", ""))))
+        self.set_text(Text("\n").join(lines) if lines else Text("no events yet", style=palette[MUTED]))

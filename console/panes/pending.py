@@ -1,7 +1,8 @@
 """Pending: DELAY and APPROVAL orders held by the engine, with the time left (until a DELAY
-order is re-checked and sent, or until an APPROVAL expires) and why they were held. Keyed by
-the action id; the cursor stays on the action it was on when others come and go, so `a` and
-`c` act on the row the trader is looking at."""
+order is re-checked and sent, or until an APPROVAL expires) and why they were held. APPROVAL
+orders (the ones waiting for the trader) come first. Keyed by the action id; the cursor stays on
+the action it was on when others come and go, so `a` and `c` act on the row the trader is
+looking at."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from console import format as fmt
 from console.palette import RiskPalette, palette_for
 from console.risk import MUTED, WARN
 
-COLUMNS = (("tier", "Tier", 9), ("side", "Side", 5), ("market", "Market", 7), ("amount", "Amount", 11),
+COLUMNS = (("tier", "Tier", 9), ("side", "Side", 5), ("market", "Market", 7), ("amount", "Amount", 12),
            ("left", "Countdown", 13), ("reason", "Reason", 30))
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 FIXED_WIDTH = sum(c[2] for c in COLUMNS[:-1])
@@ -62,6 +63,7 @@ class PendingTable(DataTable):
         super().__init__(id=id, cursor_type="row", cell_padding=0)
         self._shown: dict[str, tuple[Cell, ...]] = {}
         self._actions: dict[str, dict] = {}
+        self._order: list[str] = []
         self._palette: RiskPalette | None = None
 
     def on_mount(self) -> None:
@@ -88,6 +90,16 @@ class PendingTable(DataTable):
             return None
         return self._actions.get(key)
 
+    def first(self, tier: str | None = None) -> dict | None:
+        """The first action in the table's order (of `tier`, if given)."""
+        return next((self._actions[k] for k in self._order if tier is None or self._actions[k].get("tier") == tier),
+                    None)
+
+    def select(self, action: dict) -> None:
+        key = str(action.get("id"))
+        if key in self._shown:
+            self.move_cursor(row=self.get_row_index(key))
+
     def show(self, pending: list[dict], now: float | None) -> None:
         palette = palette_for(self.app)
         if palette is not self._palette:
@@ -95,10 +107,15 @@ class PendingTable(DataTable):
             self._shown = {k: () for k in self._shown}
         selected = self.selected
         rows = {str(p["id"]): p for p in pending if p.get("id") is not None}
+        order = sorted(rows, key=lambda k: rows[k].get("tier") != "APPROVAL")  # stable: otherwise as held
+        if [k for k in self._order if k in rows] + [k for k in order if k not in self._shown] != order:
+            self.clear()  # an APPROVAL arrived behind a DELAY: the rows again, in order (a handful)
+            self._shown = {}
         for key in [k for k in self._shown if k not in rows]:
             self.remove_row(key)
             del self._shown[key]
-        for key, action in rows.items():
+        for key in order:
+            action = rows[key]
             cells = pending_cells(action, now)
             old = self._shown.get(key)
             if old is None:
@@ -108,8 +125,9 @@ class PendingTable(DataTable):
                     if not old or old[i] != (t, lv):
                         self.update_cell(key, COLUMN_KEYS[i], Text(t, style=palette[lv] if lv else "", no_wrap=True))
             self._shown[key] = cells
-        self._actions = rows
-        if selected is not None and str(selected["id"]) in rows:
+        self._actions, self._order = rows, order
+        index = 0  # not in the trader's hands: the most urgent row is the highlighted one
+        if self.has_focus and selected is not None and str(selected["id"]) in rows:
             index = self.get_row_index(str(selected["id"]))
-            if index != self.cursor_row:
-                self.move_cursor(row=index, scroll=False)
+        if rows and index != self.cursor_row:
+            self.move_cursor(row=index, scroll=False)
