@@ -170,3 +170,8 @@ def test_the_gateway_refuses_a_non_loopback_bind_unless_told(tmp_path):
     with pytest.raises(RefusedBind, match="not a loopback"):
         with EngineThread(tmp_path, **{"engine.listen": "0.0.0.0:0"}):
             pass
+
+
+def test_a_blank_token_name_is_a_422_naming_it(admin):
+    reply = admin.post("/v1/tokens", json={"name": "   ", "scopes": ["read"]})
+    assert reply.status_code == 422 and reply.json()["error"]["details"]["field"] == "name"

@@ -8,15 +8,7 @@ import pytest
 
 from engine.connector import ConnectorError, OrderCancelled, OrderRejected, OrderRequest
 from engine.hyperliquid.signer import cloid_for
-from fake_hyperliquid.harness import AGENT, AGENT_ENV, STRANGER, config_for, of_type, running, start_fake, wait_for
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    monkeypatch.setenv(AGENT_ENV, AGENT.key.hex())
-    server = start_fake()
-    yield server
-    server.stop()
+from fake_hyperliquid.harness import AGENT, AGENT_ENV, STRANGER, config_for, of_type, running, wait_for
 
 
 def resting_buy(client_id, size="0.05", px="1800"):

@@ -13,15 +13,7 @@ from engine.live import periodic
 from engine.model import OrderIntent, TradingState
 from engine.policy_file import default_policies
 from engine.runtime import Engine
-from fake_hyperliquid.harness import AGENT, AGENT_ENV, config_for, start_fake, wait_for
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    monkeypatch.setenv(AGENT_ENV, AGENT.key.hex())
-    server = start_fake()
-    yield server
-    server.stop()
+from fake_hyperliquid.harness import config_for, wait_for
 
 
 async def start_engine(fake, clock):

@@ -3,19 +3,9 @@ fills lost in a gap, goes stale when silent, pings, and streams marks and fundin
 
 import json
 
-import pytest
-
 from engine.connector import FeedRestored, FeedStale, MarksUpdated, MarkUpdated, OrderFilled, OrderRequest
 from engine.hyperliquid.feed import PING_SECONDS
-from fake_hyperliquid.harness import AGENT, AGENT_ENV, MASTER, config_for, of_type, running, start_fake, wait_for
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    monkeypatch.setenv(AGENT_ENV, AGENT.key.hex())
-    server = start_fake()
-    yield server
-    server.stop()
+from fake_hyperliquid.harness import MASTER, config_for, of_type, running, wait_for
 
 
 def subscribed(fake):

@@ -20,7 +20,7 @@ Id = Annotated[str, Path(min_length=1, max_length=128)]
 
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=r"\S", description="a label for the bot; not blank")
     scopes: list[Literal["trade", "read", "kill"]] = Field(min_length=1)
     expires_in_seconds: float | None = Field(default=None, gt=0, le=10 * 365 * 86400)
 

@@ -28,7 +28,7 @@ from typing import Callable
 
 from engine.clock import Clock, SystemClock
 from engine.connector import (
-    CancelAck, ConnectorError, EventHandler, FeedRestored, FeedStale, FundingPaid, Liquidated,
+    CancelAck, ConnectorError, EventHandler, FeedRestored, FeedStale, Liquidated,
     MarkUpdated, OrderAccepted, OrderAck, OrderCancelled, OrderFilled, OrderRejected,
     OrderRequest, VenueEvent, VenueSnapshot,
 )
