@@ -1,6 +1,7 @@
 """Gateway latency beside a bare FastAPI app, in the same run, over the same loopback HTTP
 client: one order (dry run: the full gate, no venue) through perpguard's gateway with a bot
-token, against a bare FastAPI endpoint that only validates the same body and answers."""
+token, against a bare FastAPI endpoint that only validates the same body and answers. The two
+are asked in turn, so a busy moment on the machine weighs on both."""
 
 from __future__ import annotations
 
@@ -50,17 +51,24 @@ def bare_app() -> FastAPI:
     return app
 
 
-def _p50_ms(url: str, headers: dict, n: int) -> float:
-    with httpx.Client(base_url=url, headers=headers) as http:
+def _p50_ms(targets: list[tuple[str, dict]], n: int) -> list[float]:
+    """Median latency of each target, requests interleaved so drift hits both alike."""
+    clients = [httpx.Client(base_url=url, headers=headers) for url, headers in targets]
+    try:
         for _ in range(50):  # warm up
-            http.post("/v1/orders", json=ORDER)
-        samples = []
+            for http in clients:
+                http.post("/v1/orders", json=ORDER)
+        samples: list[list[float]] = [[] for _ in clients]
         for _ in range(n):
-            t0 = time.perf_counter()
-            response = http.post("/v1/orders", json=ORDER)
-            samples.append((time.perf_counter() - t0) * 1000)
-            assert response.status_code == 200, response.text
-    return statistics.median(samples)
+            for http, out in zip(clients, samples):
+                t0 = time.perf_counter()
+                response = http.post("/v1/orders", json=ORDER)
+                out.append((time.perf_counter() - t0) * 1000)
+                assert response.status_code == 200, response.text
+    finally:
+        for http in clients:
+            http.close()
+    return [statistics.median(out) for out in samples]
 
 
 def measure(n: int = 2000) -> dict:
@@ -83,9 +91,8 @@ def measure(n: int = 2000) -> dict:
         thread.start()
         ready.wait(30)
         try:
-            gateway = _p50_ms(service.url, {"Authorization": f"Bearer {token}"}, n)
             with _Served(bare_app()) as bare_url:
-                bare = _p50_ms(bare_url, {}, n)
+                gateway, bare = _p50_ms([(service.url, {"Authorization": f"Bearer {token}"}), (bare_url, {})], n)
         finally:
             asyncio.run_coroutine_threadsafe(service.stop(), loop).result(30)
             loop.call_soon_threadsafe(loop.stop)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.gateway import errors, metrics, stream
-from engine.gateway.security import Principal, needs
+from engine.gateway.security import Principal, TokenCache, needs
 from engine.model import OrderIntent
 from engine.policies import PolicyBody
 from engine.service import EngineService, ServiceError
@@ -36,6 +36,7 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
                               "before it reaches the exchange.")
     app.state.service = service
     app.state.metrics = metrics.Metrics()
+    app.state.tokens = TokenCache()
     app.state.snapshot_seconds = snapshot_seconds
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=max_body)
@@ -103,9 +104,10 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
         return {**info.as_dict(), "token": plaintext}
 
     @api.delete("/tokens/{token_id}")
-    async def revoke_token(token_id: Id, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
+    async def revoke_token(token_id: Id, request: Request, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
         if not service.store.revoke_token(token_id):
             raise ServiceError(404, "NOT_FOUND", f"no token {token_id}", "id")
+        request.app.state.tokens.clear()
         return {"id": token_id, "revoked": True}
 
     @api.get("/audit")

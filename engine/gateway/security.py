@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from engine.service import EngineService, ServiceError
-from engine.store.tokens import SCOPES
+from engine.store.tokens import SCOPES, TokenInfo
 
 master_header = APIKeyHeader(name="X-Master-Password", auto_error=False, description="The master password (admin)")
 bearer = HTTPBearer(auto_error=False, description="A bot token pg_... with scopes trade, read, kill")
@@ -28,13 +28,40 @@ class Principal:
 MASTER = Principal("master", SCOPES)
 
 
-async def identify(service: EngineService, master: str | None, token: str | None) -> Principal:
+class TokenCache:
+    """Known-good tokens for `TTL` seconds, so a bot's every order does not cost a database
+    read. Expiry is still checked on each use; a revocation through this gateway drops the cache
+    at once, and one made elsewhere takes effect within TTL."""
+
+    TTL = 1.0
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[TokenInfo, float]] = {}
+
+    def find(self, store, token: str, now: float) -> TokenInfo | None:
+        hit = self._known.get(token)
+        if hit is not None and now - hit[1] < self.TTL and hit[0].usable(now):
+            return hit[0]
+        info = store.find_token(token, now)
+        if info is None:
+            self._known.pop(token, None)
+        else:
+            self._known[token] = (info, now)
+        return info
+
+    def clear(self) -> None:
+        self._known.clear()
+
+
+async def identify(service: EngineService, master: str | None, token: str | None,
+                   tokens: TokenCache | None = None) -> Principal:
     """The caller, or ServiceError 401. A wrong master password is slowed down by the guard."""
     if master is not None:
         await service.check_master(master)
         return MASTER
     if token and service.store is not None:
-        info = service.store.find_token(token, time.time())
+        now = time.time()
+        info = tokens.find(service.store, token, now) if tokens else service.store.find_token(token, now)
         if info is not None:
             return Principal("token", info.scopes, info.id)
     raise ServiceError(401, "UNAUTHORIZED", "give X-Master-Password or Authorization: Bearer pg_...", "Authorization")
@@ -43,7 +70,7 @@ async def identify(service: EngineService, master: str | None, token: str | None
 async def caller(request: Request, master: Annotated[str | None, Depends(master_header)],
                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     service: EngineService = request.app.state.service
-    return await identify(service, master, credentials.credentials if credentials else None)
+    return await identify(service, master, credentials.credentials if credentials else None, request.app.state.tokens)
 
 
 def needs(*scopes: str):

@@ -24,7 +24,7 @@ async def stream(websocket: WebSocket) -> None:
     auth = websocket.headers.get("authorization", "")
     token = auth.partition(" ")[2].strip() if auth.lower().startswith("bearer ") else websocket.query_params.get("token")
     try:
-        principal = await identify(service, websocket.headers.get("x-master-password"), token)
+        principal = await identify(service, websocket.headers.get("x-master-password"), token, websocket.app.state.tokens)
     except ServiceError as exc:
         await websocket.close(code=4401, reason=exc.message[:120])
         return
