@@ -61,12 +61,6 @@ class QuietRun:
         self.open = True
         return True
 
-    def figures(self, px: float) -> tuple[float, float | None]:
-        """Equity and margin buffer at mark `px`, from the run's starting point."""
-        equity = self.e0 + self.size * (px - self.p0)
-        maintenance = self.table.maintenance_margin(abs(self.size) * px) if self.size else 0.0
-        return equity, margin_buffer(equity, maintenance)
-
     def cross(self, points: list[tuple[float, float]], low: float, high: float) -> float | None:
         """Cross one bar's `points` ((time, mark) in path order) if it is quiet: returns the lowest
         margin buffer at them. None: not quiet; nothing was changed, take the exact path."""
@@ -74,38 +68,47 @@ class QuietRun:
             return None
         if points[-1][0] >= self.limit:
             return None
-        if self.size and self.table.tier(abs(self.size) * low) != self.table.tier(abs(self.size) * high):
-            return None
-        engine, trading = self.engine, self.engine.trading
-        rules = engine.buffer_rules
-        margin_cause = "margin_buffer" in trading.causes
-        peak, high_equity, lowest, low_equity = self.peak, self.high_equity, float("inf"), float("inf")
-        buffers = []
-        for _, px in points:
-            equity, buffer = self.figures(px)
-            if buffer is None or buffer < SAFE_BUFFER:
+        size, e0, p0 = self.size, self.e0, self.p0
+        rate = deduction = 0.0
+        if size:  # one tier over the whole bar: maintenance is |size| x mark x rate - deduction
+            table, notional = self.table, abs(size)
+            tier = table.tier(notional * low)
+            if tier != table.tier(notional * high):
                 return None
-            if rules is not None:
-                if buffer < rules.warnBuffer + EPS:
+            rate, deduction = notional * table.rates[tier], table.deductions[tier]
+        engine, causes = self.engine, self.engine.trading.causes
+        rules = engine.buffer_rules
+        floor = max(SAFE_BUFFER, rules.warnBuffer + EPS) if rules is not None else SAFE_BUFFER
+        ceiling = rules.warnBuffer + rules.hysteresis - EPS if rules is not None and "margin_buffer" in causes else 2.0
+        drawdowns = engine.drawdowns if "max_drawdown" not in causes else ()
+        peak, high_equity, lowest, low_equity = self.peak, self.high_equity, 2.0, float("inf")
+        first = None
+        for _, px in points:
+            equity = e0 + size * (px - p0)
+            buffer = margin_buffer(equity, rate * px - deduction if size else 0.0)
+            if buffer is None or not floor <= buffer <= ceiling:
+                return None  # a stop, a de-risk, a lift or the liquidation line would be near
+            if equity > peak:
+                peak = equity
+            for policy in drawdowns:
+                if policy.breached(policy.drawdown(equity, peak) + EPS):
                     return None
-                if margin_cause and buffer > rules.warnBuffer + rules.hysteresis - EPS:
-                    return None  # the stop would lift here
-            peak = max(peak, equity)
-            if "max_drawdown" not in trading.causes:
-                for policy in engine.drawdowns:
-                    if policy.breached(policy.drawdown(equity, peak) + EPS):
-                        return None
-            buffers.append(buffer)
-            lowest, low_equity, high_equity = min(lowest, buffer), min(low_equity, equity), max(high_equity, equity)
+            if first is None:
+                first = buffer
+            if buffer < lowest:
+                lowest = buffer
+            if equity < low_equity:
+                low_equity = equity
+            if equity > high_equity:
+                high_equity = equity
         if low_equity < self.low_checked:
             probe = low_equity - abs(low_equity) * EPS
             for policy in engine.loss_limits:
                 breach = policy.breach(probe, engine.counters)
-                if breach == "unknown" or (isinstance(breach, tuple) and f"loss_limit:{breach[0]}" not in trading.causes):
+                if breach == "unknown" or (isinstance(breach, tuple) and f"loss_limit:{breach[0]}" not in causes):
                     return None
             self.low_checked = low_equity
-        self.peak, self.high_equity, self.last = peak, high_equity, points[-1]
-        self.first_buffer = buffers[0]
+        self.peak, self.high_equity, self.last, self.first_buffer = peak, high_equity, points[-1], first
         return lowest
 
     def commit(self) -> None:
