@@ -25,13 +25,9 @@ CAUSES = {
 
 
 def causes_of(state: dict) -> list[tuple[str, float | None, bool]]:
-    """(cause, until, latched) for each REDUCE_ONLY cause. The engine sends a list of
-    `{"cause", "until", "latched"}`; a `{cause: until}` mapping (inf = latched) reads too."""
-    causes = state.get("causes") or []
-    if isinstance(causes, dict):
-        return [(str(c), None if u is None or not math.isfinite(u) else u, u is not None and not math.isfinite(u))
-                for c, u in causes.items()]
-    return [(str(c.get("cause", "?")), c.get("until"), bool(c.get("latched"))) for c in causes if isinstance(c, dict)]
+    """(cause, until, latched) for each REDUCE_ONLY cause, from the engine's list of
+    `{"cause", "until", "latched"}`."""
+    return [(c["cause"], c.get("until"), bool(c.get("latched"))) for c in state.get("causes") or []]
 
 
 def cause_text(cause: str, until: float | None, now: float | None, latched: bool = False) -> str:
