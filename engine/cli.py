@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return func(args)
     except (BadInput, ConfigError) as exc:
         where = f"perpguard {args.command}" if args.command else "perpguard"
-        print(f"{where}: error: {str(exc).replace('Value error, ', '')}", file=sys.stderr)
+        print(f"{where}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

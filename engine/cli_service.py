@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from engine.client import Client, GatewayError
-from engine.config import Config, ConfigError, load_config, xdg_config_dir
+from engine.config import Config, ConfigError, load_config, split_listen, xdg_config_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 PASSWORD_ENV = "PERPGUARD_MASTER_PASSWORD"
@@ -105,6 +105,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     from engine.store import Store
 
     path = Path(args.config) if args.config else xdg_config_dir() / "perpguard.toml"
+    if args.listen:
+        try:
+            split_listen(args.listen)  # refuse before anything is written
+        except ValueError as exc:
+            raise ConfigError("--listen", str(exc)) from None
     if path.exists() and not args.force:
         print(f"{path} exists; keeping it (use --force to rewrite it)", file=sys.stderr)
     else:

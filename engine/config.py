@@ -48,6 +48,13 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
 
+    @classmethod
+    def from_validation(cls, exc: ValidationError, prefix: str = "") -> ConfigError:
+        """The first error of a pydantic validation, its key dotted under `prefix`."""
+        err = exc.errors()[0]
+        field = prefix + ".".join(str(p) for p in err["loc"])
+        return cls(field, "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, "))
+
 
 def split_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
@@ -167,8 +174,6 @@ def load_config(explicit: str | None = None, **overrides: Any) -> Config:
     try:
         config = Config(**data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(field, "unknown key" if err["type"] == "extra_forbidden" else err["msg"]) from None
+        raise ConfigError.from_validation(exc) from None
     config.path = str(path) if path else None
     return config

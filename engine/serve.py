@@ -60,9 +60,7 @@ def make_connector(config: Config, clock: Clock) -> Connector:
         try:
             return HyperliquidConnector(HyperliquidConfig.model_validate(config.exchange.hyperliquid_fields()))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = "exchange." + ".".join(str(p) for p in err["loc"])
-            raise ConfigError(field, "unknown key" if err["type"] == "extra_forbidden" else err["msg"]) from None
+            raise ConfigError.from_validation(exc, "exchange.") from None
         except AgentKeyError as exc:
             raise ConfigError("exchange.agent_key", str(exc)) from None
     paper = PaperExchange(PAPER_MARKETS, equity=config.paper.equity, clock=clock)

@@ -75,3 +75,10 @@ def test_audit_verify_names_the_first_tampered_row(tmp_path, capsys):
         conn.execute(text("UPDATE events SET message = 'nothing happened' WHERE id = 2"))
     code, out, _ = run(capsys, "audit", "verify", "--db", db, "--config", str(tmp_path / "perpguard.toml"))
     assert code == 1 and "events#2" in out
+
+
+def test_init_refuses_a_bad_listen_address_before_writing_anything(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PERPGUARD_MASTER_PASSWORD", MASTER)
+    config = tmp_path / "perpguard.toml"
+    code, _, err = run(capsys, "init", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'x.db'}", "--listen", "nonsense")
+    assert code == 2 and "--listen" in err and not config.exists()
