@@ -100,16 +100,11 @@ def breakers(engine: Engine, now: float) -> list[dict]:
             buffer = book.margin_buffer
             rows.append(_row(policy, "margin buffer", buffer, r.warnBuffer, "margin_buffer" in causes, unit="ratio"))
         elif isinstance(policy, LossLimit):
-            found = policy.breach(book.equity, counters)
-            if r.dailyLoss is not None and counters.day_start_equity is not None and book.equity is not None:
-                loss = counters.day_start_equity - book.equity if r.includeUnrealized else -counters.realized_day
-                rows.append(_row(policy, "daily loss", max(0.0, loss), r.dailyLoss * counters.day_start_equity,
-                                 isinstance(found, tuple) or "loss_limit:daily" in causes,
-                                 _left(causes.get("loss_limit:daily"), now), "USD"))
-            if r.weeklyLoss is not None and counters.week_start_equity is not None and book.equity is not None:
-                loss = counters.week_start_equity - book.equity if r.includeUnrealized else -counters.realized_week
-                rows.append(_row(policy, "weekly loss", max(0.0, loss), r.weeklyLoss * counters.week_start_equity,
-                                 "loss_limit:weekly" in causes, _left(causes.get("loss_limit:weekly"), now), "USD"))
+            for period, limit, loss in policy.losses(book.equity, counters):
+                if loss is not None:
+                    cause = f"loss_limit:{period}"
+                    rows.append(_row(policy, f"{period} loss", max(0.0, loss), limit, cause in causes or loss >= limit,
+                                     _left(causes.get(cause), now), "USD"))
         elif isinstance(policy, MaxDrawdown):
             dd = policy.drawdown(book.equity, counters.peak_equity)
             rows.append(_row(policy, "drawdown", dd, r.maxDrawdown, "max_drawdown" in causes or policy.breached(dd),

@@ -32,30 +32,32 @@ class LossLimit(Policy):
     type = "LOSS_LIMIT"
     Rules = LossLimitRules
 
-    def breach(self, equity: float | None, counters) -> tuple[str, float, float] | None | Literal["unknown"]:
-        """(period, limit USD, loss USD) of the first breached period, None, or "unknown"."""
+    def losses(self, equity: float | None, counters) -> list[tuple[str, float | None, float | None]]:
+        """(period, limit USD, loss USD) for each configured period, daily, weekly, session;
+        limit and loss None when they cannot be known yet."""
         r: LossLimitRules = self.rules
         c = counters
-        checks = (
-            ("daily", r.dailyLoss, c.day_start_equity, c.realized_day),
-            ("weekly", r.weeklyLoss, c.week_start_equity, c.realized_week),
-        )
-        for period, share, start, realized in checks:
-            if share is None:
+        out: list[tuple[str, float | None, float | None]] = []
+        for period, rule, start, realized, of_start in (
+                ("daily", r.dailyLoss, c.day_start_equity, c.realized_day, True),
+                ("weekly", r.weeklyLoss, c.week_start_equity, c.realized_week, True),
+                ("session", r.sessionLossUsd, c.session_start_equity, c.realized_session, False)):
+            if rule is None:
                 continue
             if start is None or (r.includeUnrealized and equity is None):
+                out.append((period, None, None))
+                continue
+            limit = rule * start if of_start else rule  # a fraction of the period's start, or USD
+            out.append((period, limit, (start - equity) if r.includeUnrealized else -realized))
+        return out
+
+    def breach(self, equity: float | None, counters) -> tuple[str, float, float] | None | Literal["unknown"]:
+        """(period, limit USD, loss USD) of the first breached period, None, or "unknown"."""
+        for period, limit, loss in self.losses(equity, counters):
+            if loss is None:
                 return "unknown"
-            loss = (start - equity) if r.includeUnrealized else -realized
-            limit = share * start
             if not below(loss, limit):  # reaching the limit trips it, float noise included
                 return period, limit, loss
-        if r.sessionLossUsd is not None:
-            start = c.session_start_equity
-            if start is None or (r.includeUnrealized and equity is None):
-                return "unknown"
-            loss = (start - equity) if r.includeUnrealized else -c.realized_session
-            if not below(loss, r.sessionLossUsd):
-                return "session", r.sessionLossUsd, loss
         return None
 
     def evaluate(self, p: Projection) -> Reason | None:
