@@ -14,10 +14,10 @@ ROWS = []  # (key, value, unit, target, note); a target > 0 is a ceiling, < 0 a 
 
 def main() -> None:
     g50 = gate.measure(50)
-    ROWS.append(("gate_p50_us", g50["p50_us"], "µs", None, "one order, 21 policies, 50 positions"))
-    ROWS.append(("gate_p99_us", g50["p99_us"], "µs", 50, "one order, 21 policies, 50 positions"))
+    ROWS.append(("gate_p50_us", g50["p50_us"], "µs", 10, "one order, 21 policies, 50 positions"))
+    ROWS.append(("gate_p99_us", g50["p99_us"], "µs", 25, "one order, 21 policies, 50 positions"))
     g500 = gate.measure(500)
-    ROWS.append(("gate_p99_us_500", g500["p99_us"], "µs", None, "the same with 500 positions"))
+    ROWS.append(("gate_p99_us_500", g500["p99_us"], "µs", 30, "the same with 500 positions"))
     replay = engine_paths.replay_bars_per_s()
     ROWS.append(("replay_bars_per_s", replay["week"], "bars/s", -50_000,
                  "replay of a seeded week of 1m bars, 10x long, default policies"))

@@ -15,8 +15,8 @@ from engine.model import Account, MarginMode, MarketInfo, OpenOrder, Position
 
 
 @dataclass(slots=True)
-class _Leg:
-    """Per-coin working figures (mutable, internal)."""
+class Leg:
+    """Per-coin working figures (kept by the Book; read-only to everyone else)."""
 
     position: Position
     mark: float | None
@@ -35,7 +35,7 @@ class Book:
         self.funding: dict[str, float] = {}  # hourly rate, fraction; longs pay when > 0
         self.open_orders: dict[str, OpenOrder] = {}
         self.feed_stale_since: float | None = None  # the venue said its feed went silent (FeedStale)
-        self._legs: dict[str, _Leg] = {}
+        self._legs: dict[str, Leg] = {}
         self._equity = 0.0
         self._cross_value = 0.0
         self.gross_notional = 0.0
@@ -62,7 +62,7 @@ class Book:
         self._legs = {}
         for p in positions:
             if p.size != 0:
-                self._legs[p.coin] = _Leg(p, None, 0.0, None, p.isolated_margin)
+                self._legs[p.coin] = Leg(p, None, 0.0, None, p.isolated_margin)
         self._equity = account.account_value
         self._cross_value = account.cross_account_value if account.cross_account_value is not None else account.account_value
         self._recompute()
@@ -75,7 +75,7 @@ class Book:
             self._price_leg(leg)
             self._add(leg, 1.0)
 
-    def _price_leg(self, leg: _Leg) -> None:
+    def _price_leg(self, leg: Leg) -> None:
         if leg.mark is None:
             leg.notional, leg.maintenance = 0.0, None
             return
@@ -83,7 +83,7 @@ class Book:
         table = self.margin_table(leg.position.coin)
         leg.maintenance = table.maintenance_margin(leg.notional) if table is not None else None
 
-    def _add(self, leg: _Leg, sign: float) -> None:
+    def _add(self, leg: Leg, sign: float) -> None:
         self.gross_notional += sign * leg.notional
         if leg.mark is None:
             self._unpriced += int(sign)
@@ -191,6 +191,10 @@ class Book:
 
     def positions(self) -> list[Position]:
         return [leg.position for leg in self._legs.values()]
+
+    def leg(self, coin: str) -> Leg | None:
+        """The open position of a coin with its figures, None when flat."""
+        return self._legs.get(coin)
 
     def leg_figures(self, coin: str) -> tuple[float, float | None, float | None]:
         """(notional USD, maintenance USD or None, isolated margin USD or None) of a coin."""

@@ -32,11 +32,13 @@ class RollingSum:
         self._total += value
 
     def total(self, now: float) -> float:
-        items, horizon = self._items, now - self.window
-        while items and items[0][0] <= horizon:
-            self._total -= items.popleft()[1]
-        if not items:
-            self._total = 0.0  # no float residue once the window is empty
+        items = self._items
+        if items and items[0][0] <= now - self.window:  # (empty, the total is exactly 0.0)
+            horizon = now - self.window
+            while items and items[0][0] <= horizon:
+                self._total -= items.popleft()[1]
+            if not items:
+                self._total = 0.0  # no float residue once the window is empty
         return self._total
 
 
@@ -58,7 +60,7 @@ class Volatility:
     Keeps running sums of the log returns inside the lookback, so a read is O(1).
     """
 
-    __slots__ = ("lookback_minutes", "_minute", "_last_close", "_pending_close", "_returns", "_s1", "_s2")
+    __slots__ = ("lookback_minutes", "_minute", "_last_close", "_pending_close", "_returns", "_s1", "_s2", "_annualized")
 
     def __init__(self, lookback_minutes: int) -> None:
         self.lookback_minutes = lookback_minutes
@@ -68,6 +70,7 @@ class Volatility:
         self._returns: deque[tuple[int, float]] = deque()
         self._s1 = 0.0
         self._s2 = 0.0
+        self._annualized: float | None = None  # of the returns as they are; None: not computed
 
     def on_mark(self, px: float, at: float) -> None:
         minute = int(at // 60)
@@ -81,6 +84,7 @@ class Volatility:
                 self._returns.append((self._minute, r))
                 self._s1 += r
                 self._s2 += r * r
+                self._annualized = None
             self._last_close = self._pending_close
             self._minute = minute
         self._pending_close = px
@@ -89,14 +93,17 @@ class Volatility:
             _, old = self._returns.popleft()
             self._s1 -= old
             self._s2 -= old * old
+            self._annualized = None
 
     def annualized(self, min_samples: int = 5) -> float | None:
         n = len(self._returns)
         if n < min_samples:
             return None
-        mean = self._s1 / n
-        var = max(0.0, self._s2 / n - mean * mean) * n / (n - 1)
-        return math.sqrt(var * MINUTES_PER_YEAR)
+        if self._annualized is None:  # computed once per closed minute, read by every order
+            mean = self._s1 / n
+            var = max(0.0, self._s2 / n - mean * mean) * n / (n - 1)
+            self._annualized = math.sqrt(var * MINUTES_PER_YEAR)
+        return self._annualized
 
 
 class RiskCounters:

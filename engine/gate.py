@@ -15,6 +15,7 @@ from engine.clock import Clock
 from engine.counters import RiskCounters
 from engine.model import Decision, OrderIntent, Projected, Reason, Tier, TradingState, Verdict
 from engine.policies import Policy
+from engine.policies.compiled import compile_clear
 from engine.policies.market_data import PriceBand
 from engine.projection import Projection
 from engine.trading_state import TradingStateMachine
@@ -22,6 +23,8 @@ from engine.trading_state import TradingStateMachine
 # Slippage cap for market orders (sent as IOC limits at mark ± cap) when no PRICE_BAND is set.
 DEFAULT_SLIPPAGE = 0.05
 _GATE = "gate"
+# Enum members read once: looking one up costs ~90 ns in CPython 3.11, on a path of a few µs.
+_ACTIVE, _INSTANT, _ALLOW, _DENY = TradingState.ACTIVE, Tier.INSTANT, Verdict.ALLOW, Verdict.DENY
 
 
 class RiskGate:
@@ -43,12 +46,17 @@ class RiskGate:
         self.counters.vol_lookback_minutes = max((p.vol_lookback_minutes() for p in self._active), default=0)
         bands = [p.rules.maxDeviation for p in self._active if isinstance(p, PriceBand)]
         self.slippage = min(bands) if bands else self.default_slippage
+        self._clear = compile_clear(self._active, self.counters)
 
     def evaluate(self, intent: OrderIntent, now: float | None = None) -> Decision:
         """The decision for one intent against the state of this moment. Changes nothing."""
         now = self.clock.now() if now is None else now
         state = self.trading.state
         p = Projection(intent, self.book, self.counters, state, now)
+        if (state is _ACTIVE and not p.reducing and not p.would_increase_reduce_only
+                and self.book.feed_stale_since is None and self._clear(p)):
+            # The common case: an entry no rule has anything to say about (one compiled check).
+            return self._decision(p, now, (), False, _INSTANT, None)
         reasons: list[Reason] = []
         if state is TradingState.HALTED:
             reasons.append(Reason(_GATE, "TRADING_STATE", "HALTED",
@@ -81,25 +89,18 @@ class RiskGate:
                     hold = r.hold_seconds if hold is None else max(hold, r.hold_seconds)
         if p.reducing:
             tier, hold = Tier.INSTANT, None
+        return self._decision(p, now, tuple(reasons), denied, tier, hold)
 
+    def _decision(self, p: Projection, now: float, reasons: tuple[Reason, ...], denied: bool, tier: Tier,
+                  hold: float | None) -> Decision:
+        intent = p.intent
         px = p.px
         if intent.type == "market" and p.mark is not None:
             px = p.mark * (1.0 + p.sign * self.slippage)
-        return Decision(
-            verdict=Verdict.DENY if denied else Verdict.ALLOW,
-            tier=tier,
-            reasons=tuple(reasons),
-            projected=Projected(p.s1, p.position_notional, p.gross, p.equity, p.account_leverage,
-                                p.market_leverage, p.margin_buffer, p.liquidation_px, p.distance),
-            intent=intent,
-            coin=p.coin,
-            size=p.size,
-            px=px,
-            notional=p.notional,
-            reducing=p.reducing,
-            at=now,
-            hold_seconds=hold,
-        )
+        projected = Projected._make((p.s1, p.position_notional, p.gross, p.equity, p.account_leverage,
+                                     p.market_leverage, p.margin_buffer, p.liquidation_px, p.distance))
+        return Decision._make((_DENY if denied else _ALLOW, tier, reasons, projected, intent, p.coin, p.size, px,
+                               p.notional, p.reducing, now, hold))
 
     # ---- what the engine records ----------------------------------------------------------
 

@@ -12,12 +12,14 @@ from engine.counters import RiskCounters
 from engine.margin import distance_to_liquidation, liquidation_price, margin_buffer
 from engine.model import MarginMode, OrderIntent, TradingState
 
+_ACTIVE, _ISOLATED = TradingState.ACTIVE, MarginMode.ISOLATED  # enum members read once (slow to look up in 3.11)
+
 
 class Projection:
     """Plain slots object (not frozen: built once, read by every policy, fast to construct)."""
 
     __slots__ = (
-        "intent", "coin", "sign", "now", "book", "counters", "state",
+        "intent", "coin", "sign", "now", "book", "counters", "state", "book_equity",
         "mark", "mark_age", "account_age", "px", "size", "notional",
         "s0", "s1", "reducing", "would_increase_reduce_only", "clamped",
         "position_notional", "gross", "equity", "account_leverage", "market_leverage",
@@ -44,7 +46,8 @@ class Projection:
         if size is None and px:
             size = intent.notional_usd / px
 
-        position = book.position(coin)
+        leg = book.leg(coin)
+        position = leg.position if leg is not None else None
         s0 = self.s0 = position.size if position is not None else 0.0
         closing_direction = s0 != 0.0 and (s0 > 0) != (sign > 0)
         self.would_increase_reduce_only = intent.reduce_only and not closing_direction
@@ -52,14 +55,14 @@ class Projection:
         if closing_direction and size is not None and size > abs(s0):
             # A reduce-only order, or any exit while trading is stopped, is clamped to the
             # position rather than allowed to flip it (SPEC section 3).
-            if intent.reduce_only or state is not TradingState.ACTIVE:
+            if intent.reduce_only or state is not _ACTIVE:
                 size, self.clamped = abs(s0), True
         self.size = size
         self.reducing = closing_direction and size is not None and size <= abs(s0)
         self.notional = size * px if size is not None and px else None
 
         self.s1 = s0 + sign * size if size is not None else None
-        equity = book.equity
+        equity = self.book_equity = book.equity  # the account now, whether or not the rest can be projected
         # The position after the fill is valued at mark; a new position in a market without a
         # mark is worth what the order pays for it (so USD caps still judge it). An existing
         # position without a mark cannot be valued: its figures stay unknown (fail closed).
@@ -75,13 +78,13 @@ class Projection:
             self._unknown()
             return
 
-        notional0, mm0, iso0 = book.leg_figures(coin)
+        notional0, mm0, iso0 = (leg.notional, leg.maintenance, leg.isolated_margin) if leg is not None else (0.0, 0.0, None)
         self.position_notional = notional1
         self.gross = book.gross_notional - notional0 + notional1
         self.equity = equity
         self.account_leverage = self.gross / equity if equity > 0 else None
 
-        isolated = position is not None and position.margin_mode is MarginMode.ISOLATED
+        isolated = position is not None and position.margin_mode is _ISOLATED
         if isolated and iso0 is not None:
             added = max(0.0, notional1 - notional0)
             iso1 = iso0 + added / (intent.leverage or position.leverage or 1.0)
@@ -99,7 +102,9 @@ class Projection:
         if table is None or mm_total is None or mm0 is None:
             self.margin_buffer = self.isolated_buffer = self.liquidation_px = self.distance = None
             return
-        mm1 = table.maintenance_margin(notional1)
+        tier = table.tier(notional1)
+        rate = table.rates[tier]
+        mm1 = notional1 * rate - table.deductions[tier]  # table.maintenance_margin(notional1), one tier lookup
         self.margin_buffer = margin_buffer(equity, mm_total - mm0 + mm1)
         if iso1 is not None:
             self.isolated_buffer = margin_buffer(iso1, mm1)
@@ -110,7 +115,7 @@ class Projection:
         if mark is None or self.s1 is None:
             self.liquidation_px = self.distance = None
             return
-        liq = self.liquidation_px = liquidation_price(mark, self.s1, available, table.maintenance_rate(notional1))
+        liq = self.liquidation_px = liquidation_price(mark, self.s1, available, rate)
         self.distance = distance_to_liquidation(mark, liq)
 
     def _unknown(self) -> None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from engine.markets import canonical_coin
 from engine.model import Reason
-from engine.policies.base import RULES_CONFIG, Policy, Rules
+from engine.policies.base import RULES_CONFIG, Fast, Policy, Rules
 from engine.projection import Projection
 
 
@@ -51,6 +51,9 @@ class PerpAllowedMarkets(Policy):
         return self.deny("MARKET_NOT_ALLOWED",
                          f"{p.coin} is not in PERP_ALLOWED_MARKETS ({', '.join(sorted(self._coins))})",
                          ",".join(sorted(self._coins)), p.coin)
+
+    def fast(self, counters) -> Fast:
+        return Fast("coin in $coins", {"coins": self._coins})
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -103,7 +106,7 @@ class TimeRestriction(Policy):
     type = "TIME_RESTRICTION"
     Rules = TimeRestrictionRules
     judges_state = False
-    __slots__ = ("_zone", "_start", "_end", "_days")
+    __slots__ = ("_zone", "_start", "_end", "_days", "_known")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -112,9 +115,21 @@ class TimeRestriction(Policy):
         self._start = _minutes(r.allowedHours.start, "start") if r.allowedHours else None
         self._end = _minutes(r.allowedHours.end, "end") if r.allowedHours else None
         self._days = frozenset(_DAYS.index(d) for d in r.allowedDays) if r.allowedDays is not None else None
+        self._known = (0.0, 0.0, False)  # (from, until, open): the answer for one local minute
 
     def is_open(self, at: float) -> bool:
+        since, until, known = self._known
+        if since <= at < until:
+            return known
         local = datetime.fromtimestamp(at, self._zone)
+        answer = self._open_at(local)
+        # The answer holds for the rest of this local minute; a millisecond is kept clear of
+        # each end so the rounding of `at` to microseconds cannot carry it over a boundary.
+        start = at - local.second - local.microsecond / 1e6
+        self._known = (start + 0.001, start + 59.999, answer)
+        return answer
+
+    def _open_at(self, local: datetime) -> bool:
         if self._days is not None and local.weekday() not in self._days:
             return False
         if self._start is None:
@@ -134,3 +149,6 @@ class TimeRestriction(Policy):
         return self.deny("OUTSIDE_TRADING_HOURS",
                          f"Entries are allowed {window} on {days} ({r.timezone}) by TIME_RESTRICTION; now {now}",
                          f"{window} {days}", now)
+
+    def fast(self, counters) -> Fast:
+        return Fast("$policy.is_open(now)", {"policy": self})

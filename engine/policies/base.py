@@ -2,14 +2,19 @@
 
 A policy evaluates one Projection and returns a Reason (deny, a tier request, a warning) or
 None. Entry rules judge only risk-increasing orders: a reducing order passes them (SPEC 3).
+
+A policy also states, as a Python expression (`fast`), when it has nothing to say about an
+entry; the gate compiles every policy's expression into one function (engine/policies/compiled.py)
+and asks for reasons only when that function is false.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.counters import RiskCounters
 from engine.markets import DEFAULT_MARKET_KEY, canonical_coin
 from engine.model import Reason, Tier
 from engine.projection import Projection
@@ -18,7 +23,7 @@ from engine.projection import Projection
 RULES_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 # A figure equal to its limit is allowed; this keeps float noise from denying it.
-_TOLERANCE = 1e-9
+TOLERANCE = 1e-9
 
 POLICY_TYPES: dict[str, type[Policy]] = {}
 
@@ -28,11 +33,41 @@ class Rules(BaseModel):
 
 
 def exceeds(value: float, limit: float) -> bool:
-    return value > limit + abs(limit) * _TOLERANCE
+    return value > limit + abs(limit) * TOLERANCE
 
 
 def below(value: float, limit: float) -> bool:
-    return value < limit - abs(limit) * _TOLERANCE
+    return value < limit - abs(limit) * TOLERANCE
+
+
+# ---- the fast form (compiled by engine/policies/compiled.py) -------------------------------
+
+class Fast(NamedTuple):
+    """`expr` is true exactly when `evaluate` returns None for a risk-increasing order. It reads
+    the projection's figures by name (compiled.PROJECTED) and `$name`s: those in `names` are
+    bound once when the policies are compiled; any other `$name` is a temporary (`:=`)."""
+
+    expr: str
+    names: dict[str, Any] = {}
+
+
+def ceiling(limit: float) -> float:
+    """The largest figure a fixed limit lets through: `exceeds(v, limit)` is `v > ceiling(limit)`."""
+    return limit + abs(limit) * TOLERANCE
+
+
+def floor(limit: float) -> float:
+    """`below(v, limit)` is `v < floor(limit)`."""
+    return limit - abs(limit) * TOLERANCE
+
+
+def exceeds_src(value: str, limit: str) -> str:
+    """`exceeds(value, limit)` as source, operation for operation, for a limit computed per order."""
+    return f"{value} > {limit} + abs({limit}) * {TOLERANCE!r}"
+
+
+def below_src(value: str, limit: str) -> str:
+    return f"{value} < {limit} - abs({limit}) * {TOLERANCE!r}"
 
 
 def fmt(value: float | None) -> str:
@@ -82,6 +117,12 @@ class Policy:
 
     def evaluate(self, p: Projection) -> Reason | None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def fast(self, counters: RiskCounters) -> Fast:
+        """When this policy has nothing to say about an entry (see Fast); `counters` are the
+        gate's, for the rolling windows it reads. The default asks `evaluate`, so a policy
+        without a fast form is still judged, only not as fast."""
+        return Fast("$policy.evaluate(p) is None", {"policy": self})
 
     def windows(self) -> list[tuple[str, float]]:
         """The rolling counters (metric, seconds) this policy reads."""

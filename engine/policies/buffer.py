@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from engine.model import Reason
-from engine.policies.base import Policy, Rules, below, fmt
+from engine.policies.base import Fast, Policy, Rules, below, floor, fmt
 from engine.projection import Projection
 
 
@@ -49,3 +49,7 @@ class MinMarginBuffer(Policy):
                              f"{p.coin} isolated margin buffer would fall below MIN_MARGIN_BUFFER minimum of {fmt(r.minBuffer)} (projected {fmt(iso)})",
                              r.minBuffer, iso)
         return None
+
+    def fast(self, counters) -> Fast:
+        return Fast("margin_buffer is not None and not margin_buffer < $min and (isolated_buffer is None or not isolated_buffer < $min)",
+                    {"min": floor(self.rules.minBuffer)})

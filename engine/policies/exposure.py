@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from engine.model import Reason, Tier
-from engine.policies.base import Policy, Rules, exceeds, fmt, market_keyed, per_market
+from engine.markets import DEFAULT_MARKET_KEY
+from engine.policies.base import Fast, Policy, Rules, ceiling, exceeds, exceeds_src, fmt, market_keyed, per_market
 from engine.projection import Projection
 
 
@@ -48,6 +49,16 @@ class PerpMaxPositionUsd(Policy):
                                  r.warningPositionUsd, value)
         return None
 
+    def fast(self, counters) -> Fast:
+        r: MaxPositionRules = self.rules
+        limits = {coin: ceiling(min(usd, r.maxPositionUsd)) for coin, usd in r.marketLimits.items()}
+        default = ceiling(min(r.marketLimits.get(DEFAULT_MARKET_KEY, r.maxPositionUsd), r.maxPositionUsd))
+        expr = "position_notional is not None and not position_notional > $limits.get(coin, $default)"
+        if r.warningPositionUsd is not None:
+            expr += " and not position_notional > $warn"
+        return Fast(expr, {"limits": limits, "default": default,
+                           "warn": ceiling(r.warningPositionUsd) if r.warningPositionUsd is not None else None})
+
 
 class GrossExposureRules(Rules):
     maxGrossUsd: float | None = Field(default=None, gt=0, description="Cap on the sum of position notionals, USD")
@@ -83,6 +94,15 @@ class MaxGrossExposure(Policy):
                                  f"{fmt(limit)} (projected {fmt(gross)})", limit, gross)
         return None
 
+    def fast(self, counters) -> Fast:
+        r: GrossExposureRules = self.rules
+        expr = "gross is not None and equity is not None"
+        if r.maxGrossUsd is not None:
+            expr += " and not gross > $gross"
+        if r.maxExposure is not None:
+            expr += f" and not (equity <= 0 or {exceeds_src('gross', '$times * equity')})"
+        return Fast(expr, {"gross": ceiling(r.maxGrossUsd) if r.maxGrossUsd is not None else None, "times": r.maxExposure})
+
 
 class PositionShareRules(Rules):
     maxPositionShare: float = Field(gt=0, description="Cap on one position's notional as a multiple of equity (0.5 = 50%)")
@@ -104,6 +124,11 @@ class MaxPositionShare(Policy):
                              f"{p.coin} position would exceed MAX_POSITION_SHARE limit of {fmt(self.rules.maxPositionShare)} "
                              f"of equity = {fmt(limit)} (projected {fmt(value)})", limit, value)
         return None
+
+    def fast(self, counters) -> Fast:
+        return Fast("position_notional is not None and equity is not None"
+                    f" and not (equity <= 0 or {exceeds_src('position_notional', '$share * equity')})",
+                    {"share": self.rules.maxPositionShare})
 
 
 class ConcentrationRules(Rules):
@@ -133,3 +158,9 @@ class Concentration(Policy):
                              f"{p.coin} would exceed CONCENTRATION limit of {fmt(r.maxMarketShare)} of gross (projected {fmt(share)})",
                              r.maxMarketShare, share)
         return None
+
+    def fast(self, counters) -> Fast:
+        r: ConcentrationRules = self.rules
+        return Fast("position_notional is not None and gross is not None"
+                    " and (gross <= 0 or gross < $min_gross or not position_notional / gross > $share)",
+                    {"min_gross": r.minGrossUsd, "share": ceiling(r.maxMarketShare)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from engine.model import Reason
-from engine.policies.base import Policy, Rules, exceeds, fmt, below
+from engine.policies.base import Fast, Policy, Rules, below, ceiling, exceeds, floor, fmt
 from engine.projection import Projection
 
 _PERIODS = {"second": 1, "minute": 60, "minutely": 60, "hour": 3600, "hourly": 3600, "day": 86400, "daily": 86400}
@@ -51,6 +51,10 @@ class RateLimit(Policy):
                              r.maxTransactions, count + 1)
         return None
 
+    def fast(self, counters) -> Fast:
+        r: RateLimitRules = self.rules
+        return Fast("not $window.total(now) >= $max", {"window": counters.window("submissions", r.seconds), "max": r.maxTransactions})
+
 
 class OrderLimitsRules(Rules):
     maxOrderUsd: float | None = Field(default=None, gt=0, description="Largest order notional, USD")
@@ -89,3 +93,19 @@ class OrderLimits(Policy):
                                  f"Resting orders would exceed ORDER_LIMITS maxOpenOrders of {r.maxOpenOrders} (projected {resting})",
                                  r.maxOpenOrders, resting)
         return None
+
+    def fast(self, counters) -> Fast:
+        r: OrderLimitsRules = self.rules
+        checks, names = [], {}
+        if r.maxOrderUsd is not None or r.minOrderUsd is not None:
+            checks.append("notional is not None")
+        if r.maxOrderUsd is not None:
+            checks.append("not notional > $max")
+            names["max"] = ceiling(r.maxOrderUsd)
+        if r.minOrderUsd is not None:
+            checks.append("not notional < $min")
+            names["min"] = floor(r.minOrderUsd)
+        if r.maxOpenOrders is not None:
+            checks.append("(order_type != 'limit' or not len(book.open_orders) + 1 > $open)")
+            names["open"] = r.maxOpenOrders
+        return Fast(" and ".join(checks) or "True", names)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from engine.model import Reason, Tier
-from engine.policies.base import Policy, Rules, exceeds, fmt, market_keyed, per_market
+from engine.markets import DEFAULT_MARKET_KEY
+from engine.policies.base import Fast, Policy, Rules, ceiling, exceeds, fmt, market_keyed, per_market
 from engine.projection import Projection
 
 
@@ -56,6 +57,17 @@ class PerpMaxLeverage(Policy):
                                  r.warningLeverage, value)
         return None
 
+    def fast(self, counters) -> Fast:
+        r: MaxLeverageRules = self.rules
+        caps = {coin: ceiling(min(lev, r.maxLeverage)) for coin, lev in r.leverageTiers.items()}
+        default = ceiling(min(r.leverageTiers.get(DEFAULT_MARKET_KEY, r.maxLeverage), r.maxLeverage))
+        expr = ("account_leverage is not None and market_leverage is not None and not account_leverage > $max"
+                " and not market_leverage > $caps.get(coin, $default)")
+        if r.warningLeverage is not None:
+            expr += " and not max(account_leverage, market_leverage) > $warn"
+        return Fast(expr, {"max": ceiling(r.maxLeverage), "caps": caps, "default": default,
+                           "warn": ceiling(r.warningLeverage) if r.warningLeverage is not None else None})
+
 
 class VolatilityLeverageRules(Rules):
     targetVolatility: float = Field(gt=0, description="Annualized volatility the position should carry, fraction (0.5 = 50%/yr)")
@@ -75,6 +87,11 @@ class VolatilityLeverage(Policy):
 
     type = "VOLATILITY_LEVERAGE"
     Rules = VolatilityLeverageRules
+    __slots__ = ("_last",)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._last = (None, None)  # (realized volatility, its cap's ceiling): volatility moves once a minute
 
     def vol_lookback_minutes(self) -> int:
         return self.rules.lookbackMinutes
@@ -85,6 +102,14 @@ class VolatilityLeverage(Policy):
         if r.maxLeverage is not None:
             cap = min(cap, r.maxLeverage)
         return max(r.floorLeverage, cap)
+
+    def cap_ceiling(self, realized: float) -> float:
+        """`ceiling(allowed_leverage(realized))`, remembered for the last volatility asked."""
+        last, value = self._last
+        if realized != last:
+            value = ceiling(self.allowed_leverage(realized))
+            self._last = (realized, value)
+        return value
 
     def evaluate(self, p: Projection) -> Reason | None:
         if p.reducing:
@@ -99,3 +124,8 @@ class VolatilityLeverage(Policy):
                              f"{p.coin} leverage would exceed VOLATILITY_LEVERAGE limit of {fmt(cap)} at realized volatility "
                              f"{fmt(realized)} (projected {fmt(p.market_leverage)})", cap, p.market_leverage)
         return None
+
+    def fast(self, counters) -> Fast:
+        return Fast("($vol := counters.volatility.get(coin)) is not None and ($realized := $vol.annualized()) is not None"
+                    " and market_leverage is not None and not market_leverage > $policy.cap_ceiling($realized)",
+                    {"policy": self})

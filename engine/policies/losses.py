@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from engine.model import Reason
-from engine.policies.base import Policy, Rules, below, fmt
+from engine.policies.base import Fast, Policy, Rules, below, below_src, floor, fmt
 from engine.projection import Projection
 
 
@@ -63,7 +63,7 @@ class LossLimit(Policy):
     def evaluate(self, p: Projection) -> Reason | None:
         if p.reducing:
             return None
-        found = self.breach(p.book.equity, p.counters)
+        found = self.breach(p.book_equity, p.counters)
         if found is None:
             return None
         if found == "unknown":
@@ -71,6 +71,19 @@ class LossLimit(Policy):
         period, limit, loss = found
         return self.deny("LOSS_LIMIT", f"{period.capitalize()} loss of {fmt(loss)} USD reached LOSS_LIMIT of {fmt(limit)}; entries stop until the period ends",
                          limit, loss)
+
+    def fast(self, counters) -> Fast:
+        r: LossLimitRules = self.rules
+        terms = ["book_equity is not None"] if r.includeUnrealized else []
+        for rule, start, realized, label in ((r.dailyLoss, "day_start_equity", "realized_day", "day"),
+                                             (r.weeklyLoss, "week_start_equity", "realized_week", "week")):
+            if rule is not None:
+                loss = f"counters.{start} - book_equity" if r.includeUnrealized else f"-counters.{realized}"
+                terms.append(f"counters.{start} is not None and {below_src(loss, f'${label} * counters.{start}')}")
+        if r.sessionLossUsd is not None:
+            loss = "counters.session_start_equity - book_equity" if r.includeUnrealized else "-counters.realized_session"
+            terms.append(f"counters.session_start_equity is not None and {loss} < $session")
+        return Fast(" and ".join(terms), {"day": r.dailyLoss, "week": r.weeklyLoss, "session": floor(r.sessionLossUsd) if r.sessionLossUsd else None})
 
 
 class DrawdownRules(Rules):
@@ -94,13 +107,17 @@ class MaxDrawdown(Policy):
     def evaluate(self, p: Projection) -> Reason | None:
         if p.reducing:
             return None
-        dd = self.drawdown(p.book.equity, p.counters.peak_equity)
+        dd = self.drawdown(p.book_equity, p.counters.peak_equity)
         if dd is None:
             return self.unavailable("the drawdown from peak equity")
         if self.breached(dd):
             return self.deny("MAX_DRAWDOWN", f"Drawdown of {fmt(dd)} from peak reached MAX_DRAWDOWN of {fmt(self.rules.maxDrawdown)}",
                              self.rules.maxDrawdown, dd)
         return None
+
+    def fast(self, counters) -> Fast:
+        return Fast("book_equity is not None and ($peak := counters.peak_equity) is not None and $peak > 0"
+                    " and max(0.0, 1.0 - book_equity / $peak) < $max", {"max": floor(self.rules.maxDrawdown)})
 
 
 class CircuitBreakerRules(Rules):
@@ -131,3 +148,9 @@ class CircuitBreaker(Policy):
                          f"{p.counters.consecutive_losses} losing closes in a row tripped CIRCUIT_BREAKER "
                          f"(max {self.rules.maxConsecutiveLosses}); entries resume in {int(left // 60)}m{int(left % 60):02d}s",
                          self.rules.maxConsecutiveLosses, p.counters.consecutive_losses)
+
+    def fast(self, counters) -> Fast:
+        r: CircuitBreakerRules = self.rules
+        return Fast("(counters.consecutive_losses < $streak or counters.last_loss_at is None"
+                    " or max(0.0, counters.last_loss_at + $cooldown - now) <= 0)",
+                    {"streak": r.maxConsecutiveLosses, "cooldown": r.cooldownMinutes * 60})

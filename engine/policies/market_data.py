@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from engine.model import Reason
-from engine.policies.base import Policy, Rules, exceeds, fmt
+from engine.policies.base import Fast, Policy, Rules, ceiling, exceeds, fmt
 from engine.projection import Projection
 
 
@@ -38,6 +38,11 @@ class StaleData(Policy):
                              r.maxAccountAgeSeconds, p.account_age)
         return None
 
+    def fast(self, counters) -> Fast:
+        r: StaleDataRules = self.rules
+        return Fast("mark_age is not None and not mark_age > $mark and account_age is not None and not account_age > $account",
+                    {"mark": ceiling(r.maxMarkAgeSeconds), "account": ceiling(r.maxAccountAgeSeconds)})
+
 
 class PriceBandRules(Rules):
     maxDeviation: float = Field(gt=0, lt=1, description="Largest |limit − mark| / mark; also the slippage cap of market orders")
@@ -65,6 +70,10 @@ class PriceBand(Policy):
                              f"{fmt(self.rules.maxDeviation)}", self.rules.maxDeviation, deviation)
         return None
 
+    def fast(self, counters) -> Fast:
+        return Fast("mark is not None and (order_type != 'limit' or not abs(limit_px - mark) / mark > $max)",
+                    {"max": ceiling(self.rules.maxDeviation)})
+
 
 class FundingGuardRules(Rules):
     maxHourlyFunding: float = Field(ge=0, description="Hourly funding rate (fraction) above which the paying side takes no entries")
@@ -88,3 +97,8 @@ class FundingGuard(Policy):
                              f"{p.coin} {side} pay {fmt(abs(rate))}/h funding, over FUNDING_GUARD maxHourlyFunding of {fmt(self.rules.maxHourlyFunding)}",
                              self.rules.maxHourlyFunding, abs(rate))
         return None
+
+    def fast(self, counters) -> Fast:
+        return Fast("($rate := book.funding.get(coin)) is not None"
+                    " and not ((sign > 0 and $rate > 0 or sign < 0 and $rate < 0) and abs($rate) > $max)",
+                    {"max": ceiling(self.rules.maxHourlyFunding)})

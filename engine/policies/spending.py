@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from engine.counters import DAY, MONTH
 from engine.model import Reason, Tier
-from engine.policies.base import RULES_CONFIG, Policy, Rules, exceeds, fmt
+from engine.policies.base import RULES_CONFIG, Fast, Policy, Rules, ceiling, exceeds, fmt
 from engine.projection import Projection
 
 
@@ -89,6 +89,20 @@ class SpendingLimit(Policy):
                              f"Order of {fmt(notional)} USD is above notify_max_usd of {fmt(r.notify_max_usd)}: held {r.delay_seconds} s",
                              r.notify_max_usd, notional, hold_seconds=r.delay_seconds)
 
+    def fast(self, counters) -> Fast:
+        r: SpendingLimitRules = self.rules
+        expr, names = "notional is not None", {}
+        for limit, seconds, label in ((r.daily_limit_usd, DAY, "day"), (r.monthly_limit_usd, MONTH, "month")):
+            if limit is not None:
+                expr += f" and not ${label}.total(now) + notional > ${label}_max"
+                names |= {label: counters.window("spend", seconds), f"{label}_max": ceiling(limit)}
+        if r.instant_max_usd is not None:  # INSTANT is the only tier with nothing to say
+            expr += " and not notional > $instant"
+            names["instant"] = ceiling(r.instant_max_usd)
+        elif r.notify_max_usd is not None or r.delay_max_usd is not None:
+            expr = "False"
+        return Fast(expr, names)
+
 
 class CategoryLimit(BaseModel):
     model_config = RULES_CONFIG
@@ -138,3 +152,18 @@ class ActionCategoryLimit(Policy):
                                  f"Spend would exceed ACTION_CATEGORY_LIMIT {label} of {fmt(limit)} for {category} (projected {fmt(total)})",
                                  limit, total)
         return None
+
+    def fast(self, counters) -> Fast:
+        terms, names = [], {}
+        for j, (category, limits) in enumerate(self.rules.categoryLimits.items()):
+            checks = ["notional is not None"]
+            if limits.per_action_limit_usd is not None:
+                checks.append(f"not notional > $per_action{j}")
+                names[f"per_action{j}"] = ceiling(limits.per_action_limit_usd)
+            for limit, seconds, label in ((limits.daily_limit_usd, DAY, "day"), (limits.monthly_limit_usd, MONTH, "month")):
+                if limit is not None:
+                    checks.append(f"not ${label}{j}.total(now) + notional > ${label}_max{j}")
+                    names |= {f"{label}{j}": counters.window(f"spend:{category}", seconds), f"{label}_max{j}": ceiling(limit)}
+            terms.append(f"(category != $category{j} or {' and '.join(checks)})")
+            names[f"category{j}"] = category
+        return Fast(" and ".join(terms) or "True", names)

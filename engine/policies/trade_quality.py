@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from engine.model import Reason
-from engine.policies.base import Policy, Rules, below, exceeds, fmt
+from engine.policies.base import Fast, Policy, Rules, below, exceeds, exceeds_src, floor, fmt
 from engine.projection import Projection
 
 
@@ -19,6 +19,11 @@ def _stop_problem(p: Projection) -> str | None:
     if (p.sign > 0 and sl >= entry) or (p.sign < 0 and sl <= entry):
         return "wrong side"
     return None
+
+
+# `_stop_problem(p) is None` as source: a stop on the priced side of entry.
+_STOP_SRC = ("stop_loss is not None and px is not None"
+             " and not (sign > 0 and stop_loss >= px or sign < 0 and stop_loss <= px)")
 
 
 class RewardRiskRules(Rules):
@@ -58,6 +63,14 @@ class RewardRisk(Policy):
                              r.minRewardRisk, ratio)
         return None
 
+    def fast(self, counters) -> Fast:
+        r: RewardRiskRules = self.rules
+        if r.minRewardRisk is None:
+            return Fast(_STOP_SRC if r.requireStopLoss else f"(stop_loss is None or ({_STOP_SRC}))")
+        return Fast(f"{_STOP_SRC} and take_profit is not None"
+                    " and not sign * (take_profit - px) / (sign * (px - stop_loss)) < $min",
+                    {"min": floor(r.minRewardRisk)})
+
 
 class RiskPerTradeRules(Rules):
     maxRiskShare: float = Field(gt=0, lt=1, description="Largest loss at the stop, as a fraction of equity")
@@ -74,13 +87,18 @@ class RiskPerTrade(Policy):
         if p.reducing:
             return None
         problem = _stop_problem(p)
-        if problem == "unpriced" or p.book.equity is None or p.size is None:
+        if problem == "unpriced" or p.book_equity is None or p.size is None:
             return self.unavailable("the risk to the stop")
         if problem is not None:
             return self.deny("STOP_LOSS_REQUIRED", f"RISK_PER_TRADE needs a stop_loss on the right side of entry to bound risk ({problem})")
         risk = p.size * abs(p.px - p.intent.stop_loss)
-        limit = self.rules.maxRiskShare * p.book.equity
+        limit = self.rules.maxRiskShare * p.book_equity
         if exceeds(risk, limit):
             return self.deny("RISK_PER_TRADE", f"Loss at stop would exceed RISK_PER_TRADE limit of {fmt(limit)} USD (projected {fmt(risk)})",
                              limit, risk)
         return None
+
+    def fast(self, counters) -> Fast:
+        return Fast(f"book_equity is not None and size is not None and {_STOP_SRC}"
+                    f" and not {exceeds_src('size * abs(px - stop_loss)', '$share * book_equity')}",
+                    {"share": self.rules.maxRiskShare})
