@@ -27,7 +27,7 @@ from engine.policies.base import Rules as NoRules
 from engine.policies.compiled import compile_clear
 from engine.projection import Projection
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 TIERED = MarginTable.from_tiers([MarginTier(0.0, 20.0), MarginTier(20_000.0, 10.0), MarginTier(200_000.0, 5.0)])
 ALL_MARKETS = MARKETS | {"TIER": MarketInfo("TIER", 2, TIERED)}
 ALL_MARKS = MARKS | {"TIER": 250.0}
