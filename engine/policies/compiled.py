@@ -7,7 +7,9 @@ asks each policy for its reason. The equivalence is tested policy by policy
 (tests/test_gate_fast.py), on random books, counters and orders.
 
 The function is built from source, as dataclasses and namedtuple build theirs: each policy's
-`$name`s become names of its own (`_3_cap`), bound once as closure variables.
+`$name`s become names of its own (`_3_cap`), bound once as closure variables. The source comes
+from the policy classes only; what a trader configures (limits, coin and category names) is
+bound as values, never pasted into it.
 """
 
 from __future__ import annotations
