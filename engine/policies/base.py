@@ -32,12 +32,22 @@ class Rules(BaseModel):
     model_config = RULES_CONFIG
 
 
+def ceiling(limit: float) -> float:
+    """The largest figure a limit lets through (a figure equal to it passes, float noise too)."""
+    return limit + abs(limit) * TOLERANCE
+
+
+def floor(limit: float) -> float:
+    """The smallest figure a minimum lets through."""
+    return limit - abs(limit) * TOLERANCE
+
+
 def exceeds(value: float, limit: float) -> bool:
-    return value > limit + abs(limit) * TOLERANCE
+    return value > ceiling(limit)
 
 
 def below(value: float, limit: float) -> bool:
-    return value < limit - abs(limit) * TOLERANCE
+    return value < floor(limit)
 
 
 # ---- the fast form (compiled by engine/policies/compiled.py) -------------------------------
@@ -45,28 +55,21 @@ def below(value: float, limit: float) -> bool:
 class Fast(NamedTuple):
     """`expr` is true exactly when `evaluate` returns None for a risk-increasing order. It reads
     the projection's figures by name (compiled.PROJECTED) and `$name`s: those in `names` are
-    bound once when the policies are compiled; any other `$name` is a temporary (`:=`)."""
+    bound once when the policies are compiled (a fixed limit as its `ceiling` or `floor`); any
+    other `$name` is a temporary (`:=`)."""
 
     expr: str
     names: dict[str, Any] = {}
 
 
-def ceiling(limit: float) -> float:
-    """The largest figure a fixed limit lets through: `exceeds(v, limit)` is `v > ceiling(limit)`."""
-    return limit + abs(limit) * TOLERANCE
-
-
-def floor(limit: float) -> float:
-    """`below(v, limit)` is `v < floor(limit)`."""
-    return limit - abs(limit) * TOLERANCE
-
-
 def exceeds_src(value: str, limit: str) -> str:
-    """`exceeds(value, limit)` as source, operation for operation, for a limit computed per order."""
+    """`exceeds(value, limit)` as source, for a limit computed per order (`ceiling` written
+    out, operation for operation, so the figure it compares is the same float)."""
     return f"{value} > {limit} + abs({limit}) * {TOLERANCE!r}"
 
 
 def below_src(value: str, limit: str) -> str:
+    """`below(value, limit)` as source (`floor` written out)."""
     return f"{value} < {limit} - abs({limit}) * {TOLERANCE!r}"
 
 
