@@ -14,14 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.gate import ALL_POLICIES
 from builders import MARKETS, MARKS, T0
 from engine.book import Book
 from engine.counters import DAY, MONTH, RiskCounters
 from engine.gate import RiskGate
-from engine.margin import MarginTable
 from engine.clock import ManualClock
+from engine.margin import MarginTable
 from engine.model import Account, MarginMode, MarginTier, MarketInfo, OpenOrder, OrderIntent, Position, TradingState, Verdict
-from engine.policies import POLICY_TYPES, PolicyError, parse_policy
+from engine.policies import POLICY_TYPES, PolicyError, parse_policies, parse_policy
 from engine.policies.base import Policy
 from engine.policies.base import Rules as NoRules
 from engine.policies.compiled import compile_clear
@@ -235,8 +236,6 @@ def test_fast_form_agrees_with_evaluate(kind):
 def test_every_policy_at_once_agrees(situation):
     """All 21 types compiled together (the gate's own function) agree with asking each one."""
     book, counters, intent, now = situation
-    from bench.gate import ALL_POLICIES
-    from engine.policies import parse_policies
     policies = parse_policies(ALL_POLICIES)
     clear = compile_clear(policies, counters)
     p = Projection(intent, book, counters, TradingState.ACTIVE, now)

@@ -28,6 +28,12 @@ class LossLimitRules(Rules):
         return self
 
 
+# (period, rule field, the counters' start equity and realized PnL, limit is a fraction of the start)
+_PERIODS = (("daily", "dailyLoss", "day_start_equity", "realized_day", True),
+            ("weekly", "weeklyLoss", "week_start_equity", "realized_week", True),
+            ("session", "sessionLossUsd", "session_start_equity", "realized_session", False))
+
+
 class LossLimit(Policy):
     type = "LOSS_LIMIT"
     Rules = LossLimitRules
@@ -36,19 +42,16 @@ class LossLimit(Policy):
         """(period, limit USD, loss USD) for each configured period, daily, weekly, session;
         limit and loss None when they cannot be known yet."""
         r: LossLimitRules = self.rules
-        c = counters
         out: list[tuple[str, float | None, float | None]] = []
-        for period, rule, start, realized, of_start in (
-                ("daily", r.dailyLoss, c.day_start_equity, c.realized_day, True),
-                ("weekly", r.weeklyLoss, c.week_start_equity, c.realized_week, True),
-                ("session", r.sessionLossUsd, c.session_start_equity, c.realized_session, False)):
+        for period, field, start_name, realized_name, of_start in _PERIODS:
+            rule, start = getattr(r, field), getattr(counters, start_name)
             if rule is None:
                 continue
             if start is None or (r.includeUnrealized and equity is None):
                 out.append((period, None, None))
                 continue
             limit = rule * start if of_start else rule  # a fraction of the period's start, or USD
-            out.append((period, limit, (start - equity) if r.includeUnrealized else -realized))
+            out.append((period, limit, (start - equity) if r.includeUnrealized else -getattr(counters, realized_name)))
         return out
 
     def breach(self, equity: float | None, counters) -> tuple[str, float, float] | None | Literal["unknown"]:
@@ -74,16 +77,19 @@ class LossLimit(Policy):
 
     def fast(self, counters) -> Fast:
         r: LossLimitRules = self.rules
-        terms = ["book_equity is not None"] if r.includeUnrealized else []
-        for rule, start, realized, label in ((r.dailyLoss, "day_start_equity", "realized_day", "day"),
-                                             (r.weeklyLoss, "week_start_equity", "realized_week", "week")):
-            if rule is not None:
-                loss = f"counters.{start} - book_equity" if r.includeUnrealized else f"-counters.{realized}"
-                terms.append(f"counters.{start} is not None and {below_src(loss, f'${label} * counters.{start}')}")
-        if r.sessionLossUsd is not None:
-            loss = "counters.session_start_equity - book_equity" if r.includeUnrealized else "-counters.realized_session"
-            terms.append(f"counters.session_start_equity is not None and {loss} < $session")
-        return Fast(" and ".join(terms), {"day": r.dailyLoss, "week": r.weeklyLoss, "session": floor(r.sessionLossUsd) if r.sessionLossUsd else None})
+        terms, names = (["book_equity is not None"] if r.includeUnrealized else []), {}
+        for _, field, start_name, realized_name, of_start in _PERIODS:
+            rule, start = getattr(r, field), f"counters.{start_name}"
+            if rule is None:
+                continue
+            loss = f"{start} - book_equity" if r.includeUnrealized else f"-counters.{realized_name}"
+            if of_start:
+                terms.append(f"{start} is not None and {below_src(loss, f'${field} * {start}')}")
+                names[field] = rule
+            else:
+                terms.append(f"{start} is not None and {loss} < ${field}")
+                names[field] = floor(rule)
+        return Fast(" and ".join(terms), names)
 
 
 class DrawdownRules(Rules):
