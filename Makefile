@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/perpguard --demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

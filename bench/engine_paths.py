@@ -9,14 +9,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.clock import ManualClock
-from engine.connector import OrderRequest
-from engine.paper.exchange import PaperExchange
-from engine.paper.market import RandomWalk, walk_candles, write_candles
-from engine.paper.markets import PAPER_MARKETS
-from engine.policy_file import default_policies
-from engine.replay import run_replay
-from engine.runtime import Engine
+from engine.domain.clock import ManualClock
+from engine.venues.connector import OrderRequest
+from engine.venues.paper.exchange import PaperExchange
+from engine.venues.paper.prices import RandomWalk, walk_candles, write_candles
+from engine.venues.paper.universe import PAPER_MARKETS
+from engine.risk.policy_file import default_policies
+from engine.replay.run import run_replay
+from engine.live.engine import Engine
 
 CRASH = Path(__file__).parent.parent / "tests/fixtures/crashes/binance_um_BTCUSDT_1m_2021-05-19_1219-1345Z.csv"
 

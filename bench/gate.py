@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 
-from engine.book import Book
-from engine.clock import ManualClock
-from engine.counters import RiskCounters
-from engine.gate import RiskGate
-from engine.margin import MarginTable
-from engine.model import Account, MarketInfo, OrderIntent, Position
-from engine.policies import POLICY_TYPES, parse_policies
+from engine.risk.book import Book
+from engine.domain.clock import ManualClock
+from engine.risk.counters import RiskCounters
+from engine.risk.gate import RiskGate
+from engine.domain.margin import MarginTable
+from engine.domain.model import Account, MarketInfo, OrderIntent, Position
+from engine.risk.policies import POLICY_TYPES, parse_policies
 
 T0 = 1_700_000_000.0
 

@@ -17,8 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from engine.config import load_config
-from engine.model import OrderIntent
-from engine.serve import build
+from engine.domain.model import OrderIntent
+from engine.node import build
 
 ORDER = {"market": "BTC", "side": "buy", "notional_usd": 500.0, "dry_run": True}
 

@@ -4,7 +4,7 @@ counted in marks (200 a message).
 The path is the live one, without the network: the raw websocket text goes through
 `Feed._read` (JSON parsing, channel dispatch), `StreamTranslator` (listed perps only, the
 once-a-second refresh filter, the connector's marks) and the connector's handler loop into
-`Engine.on_venue_event`, which moves the Book and the counters and runs `_after_update`
+`Engine.on_venue_event`, which moves the Book and the counters and runs `protection.after_update`
 (breakers, margin buffer). The Engine has the default policies and an account with positions
 in 150 of the 200 coins (tiered and flat margin tables, cross and isolated), healthy enough
 that no de-risk starts: the steady state of a live session.
@@ -19,14 +19,15 @@ import statistics
 import time
 
 from bench.venue import OfflineVenue
-from engine.clock import ManualClock
-from engine.connector import VenueSnapshot
-from engine.hyperliquid.feed import Feed
-from engine.hyperliquid.stream import StreamTranslator
-from engine.margin import MarginTable
-from engine.model import Account, MarginMode, MarginTier, MarketInfo, Position
-from engine.policy_file import default_policies
-from engine.runtime import Engine
+from engine.domain.clock import ManualClock
+from engine.venues.connector import VenueSnapshot
+from engine.venues.hyperliquid.feed import Feed
+from engine.venues.hyperliquid.stream import StreamTranslator
+from engine.domain.margin import MarginTable
+from engine.domain.model import Account, MarginMode, MarketInfo, Position
+from engine.domain.margin import MarginTier
+from engine.risk.policy_file import default_policies
+from engine.live.engine import Engine
 
 T0 = 1_700_006_400.0  # midnight UTC: no day rolls over inside a run
 COINS = 200

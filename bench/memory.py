@@ -38,7 +38,7 @@ def _rss_mb() -> tuple[float, float]:
 
 def _events(n: int):
     """What a long session logs: decisions' side effects, fills, stops, de-risk, pending."""
-    from engine.events import EngineEvent
+    from engine.domain.events import EngineEvent
 
     for i in range(n):
         at, coin = T0 + i * 0.5, f"C{i % POSITIONS:03d}"
@@ -62,18 +62,18 @@ def _events(n: int):
 
 async def _engine(store):
     # what `perpguard --engine-only` loads, and a live venue's SDK stack (500 positions are not paper)
-    for module in ("engine.hyperliquid", "engine.serve"):
+    for module in ("engine.venues.hyperliquid", "engine.node"):
         importlib.import_module(module)
     from bench.venue import OfflineVenue
-    from engine.auth import MasterGuard
-    from engine.clock import ManualClock
-    from engine.connector import VenueSnapshot
+    from engine.store.auth import MasterGuard
+    from engine.domain.clock import ManualClock
+    from engine.venues.connector import VenueSnapshot
     from engine.gateway import create_app
-    from engine.margin import MarginTable
-    from engine.model import Account, MarketInfo, Position
-    from engine.policy_file import default_policies
-    from engine.runtime import Engine
-    from engine.service import EngineService
+    from engine.domain.margin import MarginTable
+    from engine.domain.model import Account, MarketInfo, Position
+    from engine.risk.policy_file import default_policies
+    from engine.live.engine import Engine
+    from engine.facade import EngineService
 
     coins = [f"C{i:03d}" for i in range(POSITIONS)]
     markets = {c: MarketInfo(c, 2, MarginTable.flat((3, 5, 10, 20)[i % 4])) for i, c in enumerate(coins)}
@@ -82,7 +82,7 @@ async def _engine(store):
     snapshot = VenueSnapshot(Account(1_000_000.0, 1_000_000.0, 1_000_000.0, T0), positions, (), marks, T0)
     clock = ManualClock(T0 + ROWS)
     engine = Engine(OfflineVenue(markets, snapshot), default_policies(), clock, pending_store=store)
-    service = EngineService(engine, store, MasterGuard(store))  # as `engine.serve.build` wires them
+    service = EngineService(engine, store, MasterGuard(store))  # as `engine.node.build` wires them
     app = create_app(service)
     await engine.start()
     assert len(engine.book.positions()) == POSITIONS

@@ -22,9 +22,9 @@ from hyperliquid.utils.signing import order_request_to_order_wire, order_wires_t
 from hyperliquid.utils.types import Cloid
 
 from bench import gate as gate_bench
-from engine.execution import Executor
-from engine.hyperliquid.fast_signing import sign_l1_action_fast, signing_key
-from engine.hyperliquid.signer import ActionSigner, cloid_for
+from engine.live.execution import Executor
+from engine.venues.hyperliquid.fast_signing import sign_l1_action_fast, signing_key
+from engine.venues.hyperliquid.signer import ActionSigner, cloid_for
 
 AGENT = Account.from_key("0x" + "a7" * 32)  # a throwaway key made for the bench
 ACCOUNT = "0x" + "4d" * 20

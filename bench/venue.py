@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Callable
 
-from engine.connector import EventHandler, VenueEvent, VenueSnapshot
-from engine.model import MarketInfo
+from engine.venues.connector import EventHandler, VenueEvent, VenueSnapshot
+from engine.domain.model import MarketInfo
 
 
 class OfflineVenue:
+    revision = None  # the engine re-reads the snapshot when it asks
+
     def __init__(self, markets: dict[str, MarketInfo], snapshot: VenueSnapshot) -> None:
         self._markets, self._snapshot = markets, snapshot
         self._handlers: list[EventHandler] = []

@@ -1,7 +1,7 @@
 """The `perpguard` command. The console modes run here: `perpguard` (engine + gateway + console
 in one process), `perpguard --demo` (the same with the demo market and bot) and `perpguard
 attach` (a console for an engine running on its own). Everything else is the engine's own CLI
-(`engine.cli`), which never imports the console or textual, so `--engine-only` stays headless.
+(`engine.cli.main`), which never imports the console or textual, so `--engine-only` stays headless.
 
 In the console modes the log goes to `$XDG_STATE_HOME/perpguard/perpguard.log`: the terminal
 belongs to the console.
@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine import cli, cli_service
+from engine.cli import engine_commands, main as cli
 from engine.config import ConfigError
 
 CONSOLE_COMMANDS = (None, "attach")
@@ -31,8 +31,8 @@ def _log_to_file() -> Path:
 async def _one_process(config, demo: bool) -> str | None:
     from console.app import run_console
     from console.link import InProcessLink
-    from engine.demo import DEMO_MASTER_PASSWORD, demo_service, start_demo_bot
-    from engine.serve import build
+    from engine.demo.scenario import DEMO_MASTER_PASSWORD, demo_service, start_demo_bot
+    from engine.node import build
 
     service = demo_service(config) if demo else build(config)
     await service.start()
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine_only or args.command not in CONSOLE_COMMANDS:
         return cli.main(argv)
     try:
-        config = cli_service.config_from(args)
+        config = engine_commands.config_from(args)
     except ConfigError as exc:
         print(f"perpguard: error: {exc}", file=sys.stderr)
         return cli.EXIT_BAD_INPUT

@@ -3,7 +3,7 @@
 Two ways through it, the same console on both:
 - `InProcessLink(service)`: the engine runs in this process, on this asyncio loop. Events
   arrive by direct subscription; the state is read from the service when the console asks.
-- `RemoteLink(url, token)` (`console.remote`): a running engine's gateway, over HTTP and the
+- `console.remote.RemoteLink(url, token)`: a running engine's gateway, over HTTP and the
   `WS /v1/stream` websocket.
 
 The console pulls: `latest_state()` and `drain_events()` are cheap and never wait, so the UI
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from engine.events import EngineEvent
-    from engine.service import EngineService
+    from engine.api.state import EngineState
+    from engine.domain.events import EngineEvent
+    from engine.facade import EngineService
 
 EVENT_BACKLOG = 200  # events kept for the console between two reads, and shown on connect
 
@@ -53,14 +54,23 @@ class EngineLink(Protocol):
     password_actions: frozenset[str]  # commands that need the master password ("approve", "resume")
     remembers_password: bool  # keep the master password for the session once it worked
 
+    @property
+    def needs_password(self) -> bool:
+        """The engine refused to show its state without credentials: ask the master password."""
+        ...
+
+    def use_password(self, password: str | None) -> None:
+        """Remember (or forget, with None) the master password for this session."""
+        ...
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
 
     def status(self) -> LinkStatus: ...
 
-    def latest_state(self) -> dict | None:
-        """The newest engine_state picture (SPEC section 9 `GET /v1/state`), or None before
+    def latest_state(self) -> EngineState | None:
+        """The newest picture of the engine (SPEC section 9 `GET /v1/state`), or None before
         the first one. The same object until a newer picture exists."""
         ...
 
@@ -87,6 +97,10 @@ class InProcessLink:
 
     password_actions = frozenset({"resume"})
     remembers_password = False
+    needs_password = False  # the trader who started the engine sees its state
+
+    def use_password(self, password: str | None) -> None:
+        """Nothing to remember: the service checks the password of each command that needs one."""
 
     def __init__(self, service: EngineService, description: str = "in-process engine") -> None:
         self.service = service
@@ -112,7 +126,7 @@ class InProcessLink:
     def status(self) -> LinkStatus:
         return LinkStatus(True, "in-process")
 
-    def latest_state(self) -> dict | None:
+    def latest_state(self) -> EngineState | None:
         return self.service.state()
 
     def drain_events(self) -> list[dict]:
@@ -138,7 +152,7 @@ class InProcessLink:
 
 async def _service_call(method, *args) -> dict:
     """Call a service method (sync or async); ServiceError becomes LinkError."""
-    from engine.service import ServiceError
+    from engine.facade import ServiceError
 
     try:
         answer = method(*args)
@@ -146,11 +160,3 @@ async def _service_call(method, *args) -> dict:
     except ServiceError as exc:
         raise LinkError(exc.status, exc.code, exc.message) from None
 
-
-def __getattr__(name: str):
-    # `RemoteLink` lives in console.remote (it pulls httpx and websockets); reachable from here.
-    if name == "RemoteLink":
-        from console.remote import RemoteLink
-
-        return RemoteLink
-    raise AttributeError(name)

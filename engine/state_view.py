@@ -1,5 +1,5 @@
-"""What the engine shows the world: one JSON-ready picture of its state (`GET /v1/state`, the
-stream's snapshots, the console). Read-only: it never changes the engine.
+"""What the engine shows the world: one typed picture of its state (`engine.api.state.EngineState`:
+`GET /v1/state`, the stream's snapshots, the console). Read-only: it never changes the engine.
 
 `breakers` turns the policies that count something (losses, drawdown, the losing streak, the
 rate limit, the spend windows, the margin buffer) into usage rows a trader can read at a
@@ -10,88 +10,96 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.counters import DAY
-from engine.model import MarginMode
-from engine.policies.buffer import MinMarginBuffer
-from engine.policies.flow import RateLimit
-from engine.policies.losses import CircuitBreaker, LossLimit, MaxDrawdown
-from engine.policies.spending import SpendingLimit
-from engine.trading_state import LATCHED
+from engine.api.state import AccountView, BreakerRow, EngineState, OrderRow, PendingRow, PositionRow, StopCause
+from engine.domain.model import Position
+from engine.live.pending import PendingAction
+from engine.risk.counters import DAY
+from engine.domain.model import MarginMode
+from engine.risk.policies.buffer import MinMarginBuffer
+from engine.risk.policies.flow import RateLimit
+from engine.risk.policies.losses import CircuitBreaker, LossLimit, MaxDrawdown
+from engine.risk.policies.spending import SpendingLimit
+from engine.risk.trading_state import LATCHED
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.live.engine import Engine
 
 
-def engine_state(engine: Engine) -> dict:
+def engine_state(engine: Engine) -> EngineState:
     book, now = engine.book, engine.clock.now()
     equity = book.equity
     mark_times = [book.mark_times[p.coin] for p in book.positions() if p.coin in book.mark_times]
     feed_age = now - min(mark_times) if mark_times else (now - max(book.mark_times.values()) if book.mark_times else None)
-    rules = engine.buffer_rules
-    return {
-        "time": now,
-        "trading_state": engine.trading.state.value,
-        "causes": [
-            {"cause": cause, "until": until if until is not None and until != LATCHED else None,
-             "latched": until == LATCHED}
+    rules = engine.protection.buffer_rules
+    build = EngineState.model_construct  # the engine's own figures: no validation on the hot path
+    return build(
+        time=now,
+        trading_state=engine.trading.state,
+        causes=tuple(
+            StopCause.model_construct(cause=cause, until=until if until is not None and until != LATCHED else None,
+                                      latched=until == LATCHED)
             for cause, until in engine.trading.causes.items()
-        ],
-        "halt_cause": engine.trading.halt_cause,
-        "account": {
-            "equity": equity,
-            "maintenance_margin": book.maintenance_margin,
-            "margin_buffer": book.margin_buffer,
-            "account_leverage": book.account_leverage,
-            "peak_equity": engine.counters.peak_equity,
-            "warn_buffer": rules.warnBuffer if rules else None,
-            "panic_buffer": rules.panicBuffer if rules else None,
-            "target_buffer": rules.targetBuffer if rules else None,
-        },
-        "positions": [position_row(engine, p) for p in book.positions()],
-        "open_orders": [
-            {"oid": o.oid, "coin": o.coin, "side": o.side, "size": o.size, "limit_px": o.limit_px,
-             "reduce_only": o.reduce_only}
+        ),
+        halt_cause=engine.trading.halt_cause,
+        account=AccountView.model_construct(
+            equity=equity,
+            maintenance_margin=book.maintenance_margin,
+            margin_buffer=book.margin_buffer,
+            account_leverage=book.account_leverage,
+            peak_equity=engine.counters.peak_equity,
+            warn_buffer=rules.warnBuffer if rules else None,
+            panic_buffer=rules.panicBuffer if rules else None,
+            target_buffer=rules.targetBuffer if rules else None,
+        ),
+        positions=tuple(position_row(engine, p) for p in book.positions()),
+        open_orders=tuple(
+            OrderRow.model_construct(oid=o.oid, coin=o.coin, side=o.side, size=o.size, limit_px=o.limit_px,
+                                     reduce_only=o.reduce_only)
             for o in book.open_orders.values()
-        ],
-        "breakers": breakers(engine, now),
-        "pending": [a.as_dict() for a in engine.pending.open_actions()],
-        "feed_age_seconds": feed_age,
-        "feed_stale": book.feed_stale_since is not None,
-        "liquidated": engine.liquidated,
-    }
+        ),
+        breakers=tuple(breakers(engine, now)),
+        pending=tuple(pending_row(a) for a in engine.pending.open_actions()),
+        feed_age_seconds=feed_age,
+        feed_stale=book.feed_stale_since is not None,
+        liquidated=engine.liquidated,
+    )
 
 
-def position_row(engine: Engine, pos) -> dict:
+def pending_row(action: PendingAction) -> PendingRow:
+    return PendingRow.model_construct(**action.as_dict())
+
+
+def position_row(engine: Engine, pos: Position) -> PositionRow:
     book = engine.book
     notional, _mm, iso = book.leg_figures(pos.coin)
     mark = book.marks.get(pos.coin)
     backing = iso if pos.margin_mode is MarginMode.ISOLATED else book.cross_account_value
     upnl = pos.size * (mark - pos.entry_px) if mark is not None else pos.unrealized_pnl
-    return {
-        "coin": pos.coin,
-        "side": "long" if pos.size > 0 else "short",
-        "size": pos.size,
-        "entry_px": pos.entry_px,
-        "mark_px": mark,
-        "notional": notional if mark is not None else None,
-        "leverage": notional / backing if mark is not None and backing else None,
-        "margin_mode": pos.margin_mode.value,
-        "unrealized_pnl": upnl,
-        "liquidation_px": book.liquidation_px(pos.coin),
-        "distance": book.distance(pos.coin),
-    }
+    return PositionRow.model_construct(
+        coin=pos.coin,
+        side="long" if pos.size > 0 else "short",
+        size=pos.size,
+        entry_px=pos.entry_px,
+        mark_px=mark,
+        notional=notional if mark is not None else None,
+        leverage=notional / backing if mark is not None and backing else None,
+        margin_mode=pos.margin_mode.value,
+        unrealized_pnl=upnl,
+        liquidation_px=book.liquidation_px(pos.coin),
+        distance=book.distance(pos.coin),
+    )
 
 
 def _row(policy, name: str, used: float | None, limit: float | None, tripped: bool, cooldown: float = 0.0,
-         unit: str = "") -> dict:
-    return {"policy_id": policy.id, "type": policy.type, "name": name, "used": used, "limit": limit,
-            "unit": unit, "tripped": tripped, "cooldown_seconds": cooldown}
+         unit: str = "") -> BreakerRow:
+    return BreakerRow.model_construct(policy_id=policy.id, type=policy.type, name=name, used=used, limit=limit,
+                                      unit=unit, tripped=tripped, cooldown_seconds=cooldown)
 
 
-def breakers(engine: Engine, now: float) -> list[dict]:
+def breakers(engine: Engine, now: float) -> list[BreakerRow]:
     """Usage of every counting rule, plus the buffer, in policy order."""
     book, counters, causes = engine.book, engine.counters, engine.trading.causes
-    rows: list[dict] = []
+    rows: list[BreakerRow] = []
     for policy in engine.gate.policies:
         if not policy.enabled:
             continue

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from engine.book import Book
-from engine.clock import ManualClock
-from engine.counters import RiskCounters
-from engine.gate import RiskGate
-from engine.margin import MarginTable
-from engine.model import Account, MarketInfo, OrderIntent, Position
-from engine.policies import parse_policies
-from engine.trading_state import TradingStateMachine
+from engine.risk.book import Book
+from engine.domain.clock import ManualClock
+from engine.risk.counters import RiskCounters
+from engine.risk.gate import RiskGate
+from engine.domain.margin import MarginTable
+from engine.domain.model import Account, MarketInfo, OrderIntent, Position
+from engine.risk.policies import parse_policies
+from engine.risk.trading_state import TradingStateMachine
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC, a Tuesday
 

@@ -8,14 +8,15 @@ import hmac
 from dataclasses import dataclass
 
 from console.link import InProcessLink
-from engine.clock import ManualClock
-from engine.model import OrderIntent
-from engine.paper.exchange import PaperExchange
-from engine.paper.markets import PAPER_MARKETS, START_PRICES
-from engine.policies import parse_policies
-from engine.policy_file import DEFAULT_POLICY_BODIES
-from engine.runtime import Engine
-from engine.service import EngineService
+from engine.domain.clock import ManualClock
+from engine.domain.model import OrderIntent
+from engine.venues.paper.exchange import PaperExchange
+from engine.venues.paper.universe import PAPER_MARKETS, START_PRICES
+from engine.risk.policies import parse_policies
+from engine.risk.policy_file import DEFAULT_POLICY_BODIES
+from engine.live.engine import Engine
+from engine.facade import EngineService
+from engine.live.execution import SubmitStatus
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 PASSWORD = "correct horse battery"
@@ -64,10 +65,10 @@ async def build_rig(positions=POSITIONS, held=HELD, extra_policies: list[dict] |
     await engine.start()
     for market, side, usd in positions:
         result = await engine.submit(OrderIntent(market=market, side=side, notional_usd=usd))
-        assert result.status == "sent", result
+        assert result.status is SubmitStatus.SENT, result
     for market, side, usd in held:
         result = await engine.submit(OrderIntent(market=market, side=side, notional_usd=usd))
-        assert result.status == "pending", result
+        assert result.status is SubmitStatus.PENDING, result
     await engine.settle()
     service = EngineService(engine, store=None, guard=FixedPassword())
     return Rig(clock, paper, engine, service, InProcessLink(service, "in-process paper engine"))

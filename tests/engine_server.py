@@ -7,9 +7,9 @@ import asyncio
 import threading
 from pathlib import Path
 
-from engine.auth import set_master_password
+from engine.store.auth import set_master_password
 from engine.config import load_config
-from engine.serve import Service, build
+from engine.node import Service, build
 
 MASTER = "correct horse battery"
 
@@ -20,7 +20,7 @@ class EngineThread:
         config_file.write_text("")
         self.config = load_config(str(config_file), **{"engine.db": db_url or f"sqlite:///{tmp / 'pg.db'}",
                                                        "engine.listen": "127.0.0.1:0",
-                                                       "engine.policies": str(policies) if policies else None,
+                                                       "engine.risk.policies": str(policies) if policies else None,
                                                        **overrides})
         self.loop = asyncio.new_event_loop()
         self.service: Service | None = None

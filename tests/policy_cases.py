@@ -13,13 +13,13 @@ from typing import Callable
 import pytest
 
 from builders import MARKETS, MARKS, T0, make_book, make_gate, order
-from engine.book import Book
-from engine.clock import ManualClock
-from engine.counters import DAY, RiskCounters
-from engine.gate import RiskGate
-from engine.model import Account, OpenOrder, Position, Tier, TradingState, Verdict
-from engine.policies import POLICY_TYPES, PolicyError, parse_policies
-from engine.policy_file import load_policy_file, read_policy_bodies
+from engine.risk.book import Book
+from engine.domain.clock import ManualClock
+from engine.risk.counters import DAY, RiskCounters
+from engine.risk.gate import RiskGate
+from engine.domain.model import Account, OpenOrder, Position, Tier, TradingState, Verdict
+from engine.risk.policies import POLICY_TYPES, PolicyError, parse_policies
+from engine.risk.policy_file import load_policy_file, read_policy_bodies
 
 ALL_TYPES = {
     "PERP_MAX_LEVERAGE", "PERP_MAX_POSITION_USD", "PERP_ALLOWED_MARKETS", "SPENDING_LIMIT", "RATE_LIMIT",

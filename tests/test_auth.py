@@ -9,7 +9,7 @@ import pytest
 from builders import T0
 from sqlalchemy import text
 
-from engine.auth import MasterGuard, has_master_password, has_scope, set_master_password
+from engine.store.auth import MasterGuard, has_master_password, has_scope, set_master_password
 from engine.store import Store
 
 PASSWORD = "correct horse battery"

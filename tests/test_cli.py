@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from engine.cli.main import main
 
 ROOT = Path(__file__).parent.parent
 SEED = ROOT / "examples/seed-policies.json"
@@ -168,7 +168,7 @@ def test_policy_defaults_round_trip(capsys, tmp_path):
     code, out, _ = run(capsys, "policy", "defaults")
     path = tmp_path / "defaults.json"
     path.write_text(out)
-    from engine.policy_file import load_policy_file
+    from engine.risk.policy_file import load_policy_file
 
     types = {p.type for p in load_policy_file(path)}
     assert code == 0 and {"PERP_MAX_LEVERAGE", "MIN_MARGIN_BUFFER", "STALE_DATA", "RATE_LIMIT"} <= types

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from engine.cli import main
+from engine.cli.main import main
 from engine.store import Store
 from tests.engine_server import MASTER, EngineThread
 

@@ -15,7 +15,7 @@ from console.link import EngineLink, InProcessLink, LinkError
 from console.remote import RemoteLink
 from console.screens.password import PasswordScreen
 from engine.gateway import create_app, gateway_server
-from engine.model import OrderIntent
+from engine.domain.model import OrderIntent
 
 
 async def wait_for(predicate, seconds: float = 5.0) -> None:

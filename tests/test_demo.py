@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.client import AsyncClient
+from engine.api.client import AsyncClient
 from engine.config import Config
-from engine.demo import (
+from engine.demo.scenario import (
     DEMO_CRASH, DEMO_EQUITY, DEMO_MASTER_PASSWORD, DEMO_POLICY_BODIES, demo_config, demo_market,
     demo_policy_bodies, demo_service, start_demo_bot,
 )
-from engine.demo_bot import payload
-from engine.paper.markets import PAPER_MARKETS, START_PRICES
-from engine.policies import parse_policies
-from engine.policy_file import read_policy_bodies
+from engine.demo.bot import payload
+from engine.venues.paper.universe import PAPER_MARKETS, START_PRICES
+from engine.risk.policies import parse_policies
+from engine.risk.policy_file import read_policy_bodies
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "demo-policies.json"
 SPEED = 5.0  # the two-minute demo in about 20 s

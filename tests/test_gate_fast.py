@@ -1,6 +1,6 @@
 """The compiled fast check says "nothing to say" exactly when every policy's `evaluate` does.
 
-The gate sends an entry on the compiled check alone when it is true (engine/policies/compiled.py),
+The gate sends an entry on the compiled check alone when it is true (engine/risk/policies/compiled.py),
 so a fast form that is true where its policy would deny or hold lets a bad order through. Each
 policy type is checked on random books, counters and orders, with its limits drawn *at* the
 order's own figures (and a hair either side of them), where a tolerance slip would show.
@@ -16,17 +16,18 @@ from hypothesis import strategies as st
 
 from bench.gate import ALL_POLICIES
 from builders import MARKETS, MARKS, T0
-from engine.book import Book
-from engine.counters import DAY, MONTH, RiskCounters
-from engine.gate import RiskGate
-from engine.clock import ManualClock
-from engine.margin import MarginTable
-from engine.model import Account, MarginMode, MarginTier, MarketInfo, OpenOrder, OrderIntent, Position, TradingState, Verdict
-from engine.policies import POLICY_TYPES, PolicyError, parse_policies, parse_policy
-from engine.policies.base import Policy
-from engine.policies.base import Rules as NoRules
-from engine.policies.compiled import compile_clear
-from engine.projection import Projection
+from engine.risk.book import Book
+from engine.risk.counters import DAY, MONTH, RiskCounters
+from engine.risk.gate import RiskGate
+from engine.domain.clock import ManualClock
+from engine.domain.margin import MarginTable
+from engine.domain.model import Account, MarginMode, MarketInfo, OpenOrder, OrderIntent, Position, TradingState, Verdict
+from engine.domain.margin import MarginTier
+from engine.risk.policies import POLICY_TYPES, PolicyError, parse_policies, parse_policy
+from engine.risk.policies.base import Policy
+from engine.risk.policies.base import Rules as NoRules
+from engine.risk.policies.compiled import compile_clear
+from engine.risk.projection import Projection
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 TIERED = MarginTable.from_tiers([MarginTier(0.0, 20.0), MarginTier(20_000.0, 10.0), MarginTier(200_000.0, 5.0)])
@@ -284,7 +285,7 @@ def test_trading_hours_remembered_per_minute_match_the_clock(edges, zone, start,
 def test_remembered_volatility_is_the_volatility_of_the_marks_so_far(steps):
     """The annualized volatility is kept between minutes; after every mark it equals the
     figure computed afresh from the same marks."""
-    from engine.counters import Volatility
+    from engine.risk.counters import Volatility
     kept, at, px, seen = Volatility(30), T0, 100.0, []
     for dt, move in steps:
         at, px = at + dt, px * (1 + move)

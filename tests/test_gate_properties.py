@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from builders import MARKS, T0, make_book, make_gate, order
-from engine.model import Tier, TradingState, Verdict
-from engine.policy_file import DEFAULT_POLICY_BODIES
+from engine.domain.model import Tier, TradingState, Verdict
+from engine.risk.policy_file import DEFAULT_POLICY_BODIES
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 COINS = tuple(MARKS)  # BTC ETH SOL DOGE

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from engine.client import Client, GatewayError
+from engine.api.client import Client, GatewayError
 from tests.engine_server import MASTER, EngineThread
 from tests.policy_cases import SEED_BODIES
 

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from engine.hyperliquid.budget import RateBudget, exchange_weight, info_weight
-from engine.hyperliquid.http import backoff
+from engine.venues.hyperliquid.budget import RateBudget, exchange_weight, info_weight
+from engine.venues.hyperliquid.http import backoff
 
 
 class Clock:

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from engine.hyperliquid import API_WALLET_HELP, AgentKeyError, HyperliquidConfig
+from engine.venues.hyperliquid.config import API_WALLET_HELP, AgentKeyError, HyperliquidConfig
 from fake_hyperliquid.harness import AGENT, MASTER
 
 KEY_HEX = AGENT.key.hex()

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from engine.connector import ConnectorError, OrderCancelled, OrderRejected, OrderRequest
-from engine.hyperliquid.signer import cloid_for
+from engine.venues.connector import ConnectorError, OrderCancelled, OrderRejected, OrderRequest
+from engine.venues.hyperliquid.signer import cloid_for
 from fake_hyperliquid.harness import AGENT, AGENT_ENV, STRANGER, config_for, of_type, running, wait_for
 
 

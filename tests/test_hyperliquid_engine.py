@@ -7,12 +7,13 @@ import time
 
 import pytest
 
-from engine.clock import ManualClock, SystemClock
-from engine.hyperliquid import HyperliquidConnector
-from engine.live import periodic
-from engine.model import OrderIntent, TradingState
-from engine.policy_file import default_policies
-from engine.runtime import Engine
+from engine.domain.clock import ManualClock, SystemClock
+from engine.venues.hyperliquid.connector import HyperliquidConnector
+from engine.live.periodic import periodic
+from engine.domain.model import OrderIntent, TradingState
+from engine.risk.policy_file import default_policies
+from engine.live.engine import Engine
+from engine.live.execution import SubmitStatus
 from fake_hyperliquid.harness import config_for, wait_for
 
 
@@ -23,7 +24,7 @@ async def start_engine(fake, clock):
 
 
 def kinds(engine):
-    return [e.kind for e in engine.recent]
+    return [e.kind for e in engine.events.recent]
 
 
 async def test_a_silent_feed_denies_new_risk_and_lets_exits_through(fake):
@@ -31,21 +32,21 @@ async def test_a_silent_feed_denies_new_risk_and_lets_exits_through(fake):
     engine = await start_engine(fake, clock)
     try:
         opened = await engine.submit(OrderIntent(market="ETH", side="buy", size=2.0))
-        assert opened.status == "sent" and fake.position("ETH") == pytest.approx(2.0)
+        assert opened.status is SubmitStatus.SENT and fake.position("ETH") == pytest.approx(2.0)
 
         fake.silent = True
         await wait_for(lambda: "feed_stale" in kinds(engine), what="the engine to hear the feed went stale")
         # no clock move: the venue's FeedStale closes the gate before STALE_DATA's 10 s would
 
         more = await engine.submit(OrderIntent(market="ETH", side="buy", size=1.0))
-        assert more.status == "denied" and more.decision.error_body()["error"]["code"] == "DATA_UNAVAILABLE"
+        assert more.status is SubmitStatus.DENIED and more.decision.error_body()["error"]["code"] == "DATA_UNAVAILABLE"
         short = await engine.submit(OrderIntent(market="BTC", side="sell", size=0.01))
-        assert short.status == "denied" and short.decision.error_body()["error"]["code"] == "DATA_UNAVAILABLE"
+        assert short.status is SubmitStatus.DENIED and short.decision.error_body()["error"]["code"] == "DATA_UNAVAILABLE"
 
         exit_ = await engine.submit(OrderIntent(market="ETH", side="sell", size=1.5, reduce_only=True))
-        assert exit_.status == "sent" and exit_.ack.status == "filled"
+        assert exit_.status is SubmitStatus.SENT and exit_.ack.status == "filled"
         smaller = await engine.submit(OrderIntent(market="ETH", side="sell", size=0.2))  # shrinks the long: an exit
-        assert smaller.status == "sent" and smaller.decision.reducing
+        assert smaller.status is SubmitStatus.SENT and smaller.decision.reducing
         assert fake.position("ETH") == pytest.approx(0.3)
         assert fake.position("BTC") == 0
     finally:
@@ -59,7 +60,7 @@ async def test_the_kill_switch_flattens_the_venue_account(fake):
         for intent in (OrderIntent(market="ETH", side="buy", size=2.0),
                        OrderIntent(market="BTC", side="sell", size=0.05),
                        OrderIntent(market="ETH", side="buy", size=1.0, type="limit", limit_px=1850.0)):
-            assert (await engine.submit(intent)).status == "sent"
+            assert (await engine.submit(intent)).status is SubmitStatus.SENT
         assert fake.position("ETH") == pytest.approx(2.0) and fake.position("BTC") == pytest.approx(-0.05)
         assert [o.status for o in fake.orders()].count("open") == 1
 
@@ -68,7 +69,7 @@ async def test_the_kill_switch_flattens_the_venue_account(fake):
         assert fake.position("ETH") == 0 and fake.position("BTC") == 0
         assert [o.status for o in fake.orders()].count("open") == 0
         assert engine.trading.state is TradingState.HALTED
-        done = next(e for e in engine.recent if e.kind == "panic_done")
+        done = next(e for e in engine.events.recent if e.kind == "panic_done")
         assert done.data["flat"] is True
         assert engine.book.positions() == []
     finally:

@@ -3,8 +3,8 @@ fills lost in a gap, goes stale when silent, pings, and streams marks and fundin
 
 import json
 
-from engine.connector import FeedRestored, FeedStale, MarksUpdated, MarkUpdated, OrderFilled, OrderRequest
-from engine.hyperliquid.feed import PING_SECONDS
+from engine.venues.connector import FeedRestored, FeedStale, MarksUpdated, MarkUpdated, OrderFilled, OrderRequest
+from engine.venues.hyperliquid.feed import PING_SECONDS
 from fake_hyperliquid.harness import MASTER, config_for, of_type, running, wait_for
 
 

@@ -5,15 +5,15 @@ import json
 
 import pytest
 
-from engine.connector import OrderRequest
-from engine.hyperliquid.parse import (
+from engine.venues.connector import OrderRequest
+from engine.venues.hyperliquid.parse import (
     ack_from_response, ack_from_status, error_code, parse_fill, parse_funding, parse_mids, parse_open_orders,
     parse_order_status,
 )
-from engine.hyperliquid.signer import cloid_for
-from engine.increments import MIN_TRADE_NTL, TICK
-from engine.paper.rules import IOC_CANCEL, PERP_MARGIN, REDUCE_ONLY
-from engine.snapshot import parse_clearinghouse_state, parse_meta
+from engine.venues.hyperliquid.signer import cloid_for
+from engine.domain.increments import MIN_TRADE_NTL, TICK
+from engine.venues.paper.rules import IOC_CANCEL, PERP_MARGIN, REDUCE_ONLY
+from engine.venues.hyperliquid.snapshot import parse_clearinghouse_state, parse_meta
 from fake_hyperliquid.recorded import interactions, recorded
 
 NOT_READ = {  # recorded, but the connector never asks for them

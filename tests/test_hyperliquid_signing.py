@@ -18,9 +18,9 @@ from hyperliquid.utils.signing import (
 )
 from hyperliquid.utils.types import Cloid
 
-from engine.connector import OrderRequest
-from engine.hyperliquid.fast_signing import action_hash, keccak256, l1_digest, sign_l1_action_fast, signing_key
-from engine.hyperliquid.signer import ActionSigner, cloid_for
+from engine.venues.connector import OrderRequest
+from engine.venues.hyperliquid.fast_signing import action_hash, keccak256, l1_digest, sign_l1_action_fast, signing_key
+from engine.venues.hyperliquid.signer import ActionSigner, cloid_for
 from fake_hyperliquid.signatures import recover_signer
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -173,6 +173,6 @@ def test_cancel_dead_man_and_leverage_payloads_are_the_sdks(pairs, at_ms, coin, 
 
 def test_nonces_strictly_increase_even_within_one_millisecond():
     signer = ActionSigner(AGENT, "0x" + "4d" * 20, False, META)
-    with mock.patch("engine.hyperliquid.signer.time.time", return_value=1_700_000_000.0):
+    with mock.patch("engine.venues.hyperliquid.signer.time.time", return_value=1_700_000_000.0):
         nonces = [signer.schedule_cancel(None)["nonce"] for _ in range(5)]
     assert nonces == list(range(1_700_000_000_000, 1_700_000_000_005))

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, strategies as st
 
-from engine.increments import (
+from engine.domain.increments import (
     MIN_ORDER_USD, check_order, is_valid_price, is_valid_size, max_price_decimals, round_price, round_size,
 )
 

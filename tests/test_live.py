@@ -5,16 +5,17 @@ import asyncio
 
 import pytest
 
-from engine.clock import SystemClock
-from engine.live import run_paper
-from engine.model import OrderIntent
-from engine.paper.exchange import PaperExchange
-from engine.paper.market import RandomWalk
-from engine.paper.markets import PAPER_MARKETS, START_PRICES
-from engine.pending import PendingStatus
-from engine.policies import parse_policies
-from engine.policy_file import DEFAULT_POLICY_BODIES
-from engine.runtime import Engine
+from engine.domain.clock import SystemClock
+from engine.live.periodic import run_paper
+from engine.domain.model import OrderIntent
+from engine.venues.paper.exchange import PaperExchange
+from engine.venues.paper.prices import RandomWalk
+from engine.venues.paper.universe import PAPER_MARKETS, START_PRICES
+from engine.live.pending import PendingStatus
+from engine.risk.policies import parse_policies
+from engine.risk.policy_file import DEFAULT_POLICY_BODIES
+from engine.live.engine import Engine
+from engine.live.execution import SubmitStatus
 
 
 async def test_engine_runs_live_on_the_paper_feed():
@@ -35,7 +36,7 @@ async def test_engine_runs_live_on_the_paper_feed():
     assert max(ages) < 1.0  # marks are live
     sent = await engine.submit(OrderIntent(market="ETH", side="buy", notional_usd=500))
     held = await engine.submit(OrderIntent(market="ETH", side="buy", notional_usd=3000))
-    assert sent.status == "sent" and held.status == "pending"
+    assert sent.status is SubmitStatus.SENT and held.status is SubmitStatus.PENDING
     await asyncio.sleep(1.6)  # the periodic tick releases the DELAY order by itself
     assert engine.pending.store.actions[held.pending.id].status is PendingStatus.EXECUTED
     assert paper.position_size("ETH") == pytest.approx(engine.book.position("ETH").size)

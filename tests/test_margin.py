@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.margin import (
+from engine.domain.margin import (
     MarginTable, distance_to_liquidation, fractional_kelly, kelly_fraction, liquidation_price,
     margin_buffer, margin_table_for, risk_based_size, simple_liquidation_price,
 )
-from engine.model import MarginTier
-from engine.snapshot import parse_clearinghouse_state
+from engine.domain.margin import MarginTier
+from engine.venues.hyperliquid.snapshot import parse_clearinghouse_state
 
 GOLDEN_LIQ = 2866.26936529  # the exchange's own liquidationPx in its docs example
 

@@ -12,18 +12,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import T0
-from engine.book import Book
-from engine.clock import ManualClock
-from engine.connector import MarksUpdated, MarkUpdated, OrderRequest
-from engine.counters import RiskCounters
-from engine.hyperliquid.feed import Feed
-from engine.hyperliquid.stream import StreamTranslator
-from engine.margin import MarginTable
-from engine.model import Account, MarginMode, MarginTier, MarketInfo, Position, TradingState
-from engine.paper.exchange import PaperExchange
-from engine.paper.markets import PAPER_MARKETS
-from engine.policy_file import default_policies
-from engine.runtime import Engine
+from engine.risk.book import Book
+from engine.domain.clock import ManualClock
+from engine.venues.connector import MarksUpdated, MarkUpdated, OrderRequest
+from engine.risk.counters import RiskCounters
+from engine.venues.hyperliquid.feed import Feed
+from engine.venues.hyperliquid.stream import StreamTranslator
+from engine.domain.margin import MarginTable
+from engine.domain.model import Account, MarginMode, MarketInfo, Position, TradingState
+from engine.domain.margin import MarginTier
+from engine.venues.paper.exchange import PaperExchange
+from engine.venues.paper.universe import PAPER_MARKETS
+from engine.risk.policy_file import default_policies
+from engine.live.engine import Engine
 
 COINS = [f"C{i}" for i in range(8)]
 TABLES = [MarginTable.flat(50), MarginTable.flat(10),
@@ -136,7 +137,7 @@ async def paper_engine(equity: float, orders: list[tuple[str, str, str, str]], l
 
 
 def kinds(engine: Engine) -> list[str]:
-    return [e.kind for e in engine.recent]
+    return [e.kind for e in engine.events.recent]
 
 
 async def test_a_message_whose_marks_together_cross_warn_stops_trading_and_derisks_once():
@@ -158,7 +159,7 @@ async def test_a_message_whose_marks_together_cross_warn_stops_trading_and_deris
     assert kinds(engine).count("derisk_order") == 1 and "reduce_filled" in kinds(engine)
     assert kinds(engine).count("state_changed") == 1  # ACTIVE -> REDUCE_ONLY, once
     assert "panic_exit" not in kinds(engine)
-    assert engine.book.margin_buffer == pytest.approx(engine.buffer_rules.targetBuffer, abs=0.01)
+    assert engine.book.margin_buffer == pytest.approx(engine.protection.buffer_rules.targetBuffer, abs=0.01)
     assert 0 < paper.position_size("BTC") < 50 and paper.position_size("ETH") == 250  # the largest risk first
 
 

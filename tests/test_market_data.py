@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.clock import ManualClock
-from engine.connector import Liquidated, OrderRequest
-from engine.paper import PaperExchange
-from engine.paper.market import (
+from engine.domain.clock import ManualClock
+from engine.venues.connector import Liquidated, OrderRequest
+from engine.venues.paper import PaperExchange
+from engine.venues.paper.prices import (
     Candle, FlashCrash, RandomWalk, VolRegime, candle_marks, feed, flash_crash, read_candles,
 )
 from tests.builders import MARKETS

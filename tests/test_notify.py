@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.events import EngineEvent
-from engine.notify import Notifier
+from engine.domain.events import EngineEvent
+from engine.live.notify import Notifier
 
 
 class Receiver(ThreadingHTTPServer):

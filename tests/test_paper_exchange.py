@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from engine.book import Book
-from engine.clock import ManualClock
-from engine.connector import (
+from engine.risk.book import Book
+from engine.domain.clock import ManualClock
+from engine.venues.connector import (
     Connector, ConnectorError, FeedRestored, FeedStale, FundingPaid, Liquidated, MarkUpdated, OrderAccepted,
     OrderCancelled, OrderFilled, OrderRejected, OrderRequest,
 )
-from engine.margin import MarginTable, liquidation_price
-from engine.paper import PaperExchange
+from engine.domain.margin import MarginTable, liquidation_price
+from engine.venues.paper import PaperExchange
 from tests.builders import MARKETS, MARKS, T0
 
 HOUR = 3600.0

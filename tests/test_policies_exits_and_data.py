@@ -154,7 +154,7 @@ def test_a_known_margin_table_is_all_the_buffer_rule_was_missing():
 
 
 def test_a_notional_order_without_a_mark_is_stopped_by_the_default_guards():
-    from engine.policy_file import DEFAULT_POLICY_BODIES
+    from engine.risk.policy_file import DEFAULT_POLICY_BODIES
     gate, _ = make_gate([dict(b) for b in DEFAULT_POLICY_BODIES])
     decision = gate.evaluate(order("XRP", notional_usd=1_000))
     assert decision.verdict is Verdict.DENY

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.paper.market import RandomWalk, walk_candles, write_candles
-from engine.policy_file import default_policies
-from engine.replay import run_replay
+from engine.venues.paper.prices import RandomWalk, walk_candles, write_candles
+from engine.risk.policy_file import default_policies
+from engine.replay.run import run_replay
 
 CRASHES = sorted((Path(__file__).parent / "fixtures/crashes").glob("*.csv"))
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from engine.snapshot import SnapshotError, parse_clearinghouse_state, parse_meta
+from engine.venues.hyperliquid.snapshot import SnapshotError, parse_clearinghouse_state, parse_meta
 
 
 def cassette(fixtures, name):

@@ -14,13 +14,13 @@ from pg_server import postgres_server, store_url  # noqa: F401  (fixtures)
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from engine.events import EngineEvent
-from engine.model import Tier, TradingState
-from engine.pending import PendingQueue, PendingStatus
-from engine.policies import PolicyError
+from engine.domain.events import EngineEvent
+from engine.domain.model import Tier, TradingState
+from engine.live.pending import PendingQueue, PendingStatus
+from engine.risk.policies import PolicyError
 from engine.store import Store, chain
 from engine.store import store as store_module
-from engine.trading_state import LATCHED, TradingStateMachine
+from engine.risk.trading_state import LATCHED, TradingStateMachine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,11 +80,11 @@ def test_halted_state_and_its_causes_come_back_after_a_restart(store_url):  # no
 
 WRITER = """
 import sys, time
-from engine.events import EngineEvent
-from engine.model import OrderIntent, Tier
-from engine.pending import PendingQueue
+from engine.domain.events import EngineEvent
+from engine.domain.model import OrderIntent, Tier
+from engine.live.pending import PendingQueue
 from engine.store import Store
-from engine.trading_state import TradingStateMachine
+from engine.risk.trading_state import TradingStateMachine
 
 store = Store(sys.argv[1])
 action = PendingQueue(store).add(OrderIntent(market="BTC", side="buy", size=0.5), Tier.APPROVAL, 600, "approval", 1.0)

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.gateway import errors, metrics, stream
 from engine.gateway.security import Principal, TokenCache, needs
-from engine.model import OrderIntent
-from engine.policies import PolicyBody
-from engine.service import EngineService, ServiceError
+from engine.domain.model import OrderIntent
+from engine.risk.policies import PolicyBody
+from engine.facade import EngineService, ServiceError
 
 Id = Annotated[str, Path(min_length=1, max_length=128)]
 
@@ -56,7 +56,7 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
 
     @api.get("/state")
     async def state(_p: Annotated[Principal, Depends(needs("read"))]) -> dict:
-        return service.state()
+        return service.state().to_json()
 
     @api.get("/pending")
     async def pending(_p: Annotated[Principal, Depends(needs("read"))]) -> list[dict]:

@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.config import ConfigError
-from engine.policies import PolicyError
-from engine.service import ServiceError
+from engine.risk.policies import PolicyError
+from engine.facade import ServiceError
 
 log = logging.getLogger("perpguard.gateway")
 

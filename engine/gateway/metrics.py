@@ -9,6 +9,8 @@ from collections import Counter
 from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engine.api.state import EngineState
+
 STATES = ("ACTIVE", "REDUCE_ONLY", "HALTED")
 
 
@@ -24,8 +26,8 @@ class Metrics:
     def decision(self, answer) -> None:
         self.decisions[answer.body.get("status") or answer.body.get("error", {}).get("code", "unknown")] += 1
 
-    def render(self, state: dict) -> str:
-        account = state["account"]
+    def render(self, state: EngineState) -> str:
+        account = state.account
         lines = []
 
         def gauge(name: str, help_: str, value, labels: str = "") -> None:
@@ -34,15 +36,15 @@ class Metrics:
             if value is not None and math.isfinite(value):
                 lines.append(f"{name}{labels} {value}")
 
-        gauge("perpguard_equity_usd", "Account value.", account["equity"])
-        gauge("perpguard_maintenance_margin_usd", "Maintenance margin of all positions.", account["maintenance_margin"])
-        gauge("perpguard_margin_buffer_ratio", "(account value - maintenance) / account value.", account["margin_buffer"])
-        gauge("perpguard_positions", "Open positions.", len(state["positions"]))
-        gauge("perpguard_open_orders", "Resting orders.", len(state["open_orders"]))
-        gauge("perpguard_pending_actions", "DELAY and APPROVAL orders waiting.", len(state["pending"]))
-        gauge("perpguard_feed_age_seconds", "Age of the oldest mark of an open position.", state["feed_age_seconds"])
+        gauge("perpguard_equity_usd", "Account value.", account.equity)
+        gauge("perpguard_maintenance_margin_usd", "Maintenance margin of all positions.", account.maintenance_margin)
+        gauge("perpguard_margin_buffer_ratio", "(account value - maintenance) / account value.", account.margin_buffer)
+        gauge("perpguard_positions", "Open positions.", len(state.positions))
+        gauge("perpguard_open_orders", "Resting orders.", len(state.open_orders))
+        gauge("perpguard_pending_actions", "DELAY and APPROVAL orders waiting.", len(state.pending))
+        gauge("perpguard_feed_age_seconds", "Age of the oldest mark of an open position.", state.feed_age_seconds)
         for name in STATES:
-            gauge("perpguard_trading_state", "1 for the current trading state.", int(state["trading_state"] == name),
+            gauge("perpguard_trading_state", "1 for the current trading state.", int(state.trading_state.value == name),
                   f'{{state="{name}"}}')
         lines.extend(["# HELP perpguard_decisions_total Order answers by outcome.", "# TYPE perpguard_decisions_total counter"])
         lines.extend(f'perpguard_decisions_total{{outcome="{k}"}} {v}' for k, v in sorted(self.decisions.items()))

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from engine.service import EngineService, ServiceError
+from engine.facade import EngineService, ServiceError
 from engine.store.tokens import SCOPES, TokenInfo
 
 master_header = APIKeyHeader(name="X-Master-Password", auto_error=False, description="The master password (admin)")

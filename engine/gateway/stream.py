@@ -11,10 +11,10 @@ import contextlib
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from engine.events import EngineEvent
+from engine.domain.events import EngineEvent
 from engine.gateway.errors import finite
 from engine.gateway.security import identify
-from engine.service import ServiceError
+from engine.facade import ServiceError
 
 QUEUE_LIMIT = 1000
 
@@ -47,13 +47,13 @@ async def stream(websocket: WebSocket) -> None:
     interval = websocket.app.state.snapshot_seconds
     loop = asyncio.get_running_loop()
     try:
-        await websocket.send_json(finite({"type": "snapshot", "state": service.state()}))
+        await websocket.send_json(finite({"type": "snapshot", "state": service.state().to_json()}))
         next_snapshot = loop.time() + interval
         while True:
             try:
                 event = await asyncio.wait_for(queue.get(), timeout=max(0.0, next_snapshot - loop.time()))
             except asyncio.TimeoutError:
-                await websocket.send_json(finite({"type": "snapshot", "state": service.state()}))
+                await websocket.send_json(finite({"type": "snapshot", "state": service.state().to_json()}))
                 next_snapshot = loop.time() + interval
                 continue
             if event is None:

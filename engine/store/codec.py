@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from engine.model import OrderIntent, Tier, TradingState
-from engine.pending import PendingAction, PendingStatus
+from engine.domain.model import OrderIntent, Tier, TradingState
+from engine.live.pending import PendingAction, PendingStatus
 from engine.store.tables import PendingRow
-from engine.trading_state import LATCHED, TradingStateMachine
+from engine.risk.trading_state import LATCHED, TradingStateMachine
 
 
 def canonical(value: object) -> str:

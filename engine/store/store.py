@@ -16,15 +16,15 @@ from itertools import islice
 
 from sqlmodel import Session, SQLModel, select
 
-from engine.events import EngineEvent
-from engine.pending import PendingAction, PendingStatus
-from engine.policies import PolicyError, parse_policy
+from engine.domain.events import EngineEvent
+from engine.live.pending import PendingAction, PendingStatus
+from engine.risk.policies import PolicyError, parse_policy
 from engine.store import audit as audit_log
 from engine.store import chain, codec, tokens
 from engine.store.connect import default_url, open_engine
 from engine.store.tables import EquityRow, FillRow, OrderRow, PendingRow, PolicyRow, ResultRow, SettingRow, TokenRow
 from engine.store.tokens import TokenInfo
-from engine.trading_state import TradingStateMachine
+from engine.risk.trading_state import TradingStateMachine
 
 TRADING_STATE_KEY = "trading_state"
 APPEND_BATCH = 5000  # events per transaction in append_events
@@ -90,7 +90,7 @@ class Store:
                 session.delete(row)
             return row is not None
 
-    # -- pending actions (engine.pending.PendingStore) -----------------------------------------
+    # -- pending actions (engine.live.pending.PendingStore) -----------------------------------------
 
     def save_pending(self, action: PendingAction) -> None:
         with self._write() as session:

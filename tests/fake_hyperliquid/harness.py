@@ -10,7 +10,8 @@ from typing import AsyncIterator, Callable
 
 from eth_account import Account
 
-from engine.hyperliquid import HyperliquidConfig, HyperliquidConnector
+from engine.venues.hyperliquid.config import HyperliquidConfig
+from engine.venues.hyperliquid.connector import HyperliquidConnector
 from fake_hyperliquid.server import FakeHyperliquid
 
 # Throwaway keys made for these tests; they hold nothing anywhere.

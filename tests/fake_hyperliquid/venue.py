@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
-from engine.clock import Clock
-from engine.connector import (
+from engine.domain.clock import Clock
+from engine.venues.connector import (
     ConnectorError, FundingPaid, Liquidated, OrderAccepted, OrderCancelled, OrderFilled, OrderRequest, VenueEvent,
 )
-from engine.paper.exchange import PaperExchange
-from engine.snapshot import parse_meta
+from engine.venues.paper.exchange import PaperExchange
+from engine.venues.hyperliquid.snapshot import parse_meta
 from fake_hyperliquid import wire
 from fake_hyperliquid.recorded import has_recording, recorded
 from fake_hyperliquid.signatures import recover_signer

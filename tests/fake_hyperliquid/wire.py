@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.paper.exchange import PaperExchange
+from engine.venues.paper.exchange import PaperExchange
 
 
 def num(x: float) -> str:

@@ -1,0 +1,146 @@
+"""The engine's state as bots and consoles see it (`GET /v1/state`, the stream's snapshots, the
+console): frozen typed structs, built by `engine.state_view` from the running engine and turned
+into JSON only at the edge (`to_json()`, the gateway); a remote console reads them back with
+`EngineState.from_json(...)`.
+
+Units: money USD, sizes signed base units (long > 0), shares and buffers fractions, times epoch
+seconds, durations seconds. `None` means unknown (no mark, no equity), never zero.
+
+    state = EngineState.from_json(client.state())
+    state.account.margin_buffer, [p.coin for p in state.positions], state.approvals
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from engine.domain.model import TradingState
+
+
+class _Struct(BaseModel):
+    # Frozen: a picture of one moment. Unknown fields from a newer engine are ignored, so an
+    # older console can attach to it.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class StopCause(_Struct):
+    """Why trading is stopped: `cause` (`margin_buffer`, `loss_limit:daily`, ...), when it lifts
+    by itself (`until`, None if only a buffer recovery or `resume` lifts it), `latched` when only
+    `resume` does."""
+
+    cause: str
+    until: float | None = None
+    latched: bool = False
+
+
+class AccountView(_Struct):
+    """The account: equity and maintenance margin USD, the margin buffer
+    `(equity - maintenance) / equity`, account leverage (gross / equity), the peak equity the
+    drawdown is measured from, and the MIN_MARGIN_BUFFER thresholds in force (None: no such policy)."""
+
+    equity: float | None = None
+    maintenance_margin: float | None = None
+    margin_buffer: float | None = None
+    account_leverage: float | None = None
+    peak_equity: float | None = None
+    warn_buffer: float | None = None
+    panic_buffer: float | None = None
+    target_buffer: float | None = None
+
+
+class PositionRow(_Struct):
+    """One open position, valued at mark: `distance` is |mark - liquidation| / mark."""
+
+    coin: str
+    side: str  # long | short
+    size: float
+    entry_px: float
+    mark_px: float | None = None
+    notional: float | None = None
+    leverage: float | None = None
+    margin_mode: str = "cross"
+    unrealized_pnl: float | None = None
+    liquidation_px: float | None = None
+    distance: float | None = None
+
+
+class OrderRow(_Struct):
+    """A resting order on the venue (size unsigned base units, limit USD)."""
+
+    oid: str
+    coin: str
+    side: str
+    size: float
+    limit_px: float
+    reduce_only: bool = False
+
+
+class BreakerRow(_Struct):
+    """Usage of a counting rule: `used` against `limit` in `unit` (USD, ratio, or a count when
+    blank), whether it has tripped, and the cooldown left."""
+
+    policy_id: str
+    type: str
+    name: str
+    used: float | None = None
+    limit: float | None = None
+    unit: str = ""
+    tripped: bool = False
+    cooldown_seconds: float = 0.0
+
+
+class PendingRow(_Struct):
+    """A held order: DELAY (released at `execute_at` after re-evaluation) or APPROVAL (waits for
+    a human until `expires_at`). `intent` is the order as submitted."""
+
+    id: str
+    tier: str  # DELAY | APPROVAL
+    status: str
+    market: str
+    side: str
+    size: float | None = None
+    notional_usd: float | None = None
+    intent: dict[str, Any] = {}
+    created_at: float
+    execute_at: float | None = None
+    expires_at: float | None = None
+    reason: str = ""
+    outcome: str | None = None
+    closed_at: float | None = None
+
+
+class EngineState(_Struct):
+    """Everything a trader watches, at `time`."""
+
+    time: float
+    trading_state: TradingState
+    causes: tuple[StopCause, ...] = ()
+    halt_cause: str | None = None
+    account: AccountView = AccountView()
+    positions: tuple[PositionRow, ...] = ()
+    open_orders: tuple[OrderRow, ...] = ()
+    breakers: tuple[BreakerRow, ...] = ()
+    pending: tuple[PendingRow, ...] = ()
+    feed_age_seconds: float | None = None
+    feed_stale: bool = False
+    liquidated: bool = False
+
+    @property
+    def approvals(self) -> int:
+        """Held orders waiting for a human."""
+        return sum(1 for p in self.pending if p.tier == "APPROVAL")
+
+    @property
+    def tripped(self) -> int:
+        """Breakers that have tripped."""
+        return sum(1 for b in self.breakers if b.tripped)
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: dict) -> EngineState:
+        """Read a picture the gateway sent (raises pydantic's ValidationError if it is not one)."""
+        return cls.model_validate(data)

@@ -1,0 +1,215 @@
+"""The engine as a service: the one facade the gateway, the CLI clients and the in-process
+console call. It adds to the Engine what a long-running process needs: the durable store
+(events and decisions into the hash chain, the trading state and pending actions committed
+before anything is acknowledged, idempotent answers that survive a restart), the master
+password for admin actions, and the policies' lifecycle.
+
+Every answer to an order is one `Answer` (HTTP status + JSON body), so the gateway, the
+idempotency record and the Python client all see the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+from engine.domain.events import EngineEvent, EventKind
+from engine.live.execution import SubmitResult, SubmitStatus
+from engine.domain.model import OrderIntent
+from engine.live.pending import PendingAction
+from engine.risk.policies import parse_policies, parse_policy
+from engine.live.engine import Engine
+from engine.api.state import EngineState
+from engine.state_view import engine_state
+
+if TYPE_CHECKING:
+    from engine.store.auth import MasterGuard
+    from engine.store import Store
+
+log = logging.getLogger("perpguard.service")
+
+STATE_EVENTS = frozenset({EventKind.STATE_CHANGED, EventKind.BREAKER_TRIPPED, EventKind.PANIC_STARTED, EventKind.PANIC_DONE})
+
+
+class Answer(NamedTuple):
+    status: int
+    body: dict
+
+
+class ServiceError(Exception):
+    """A refusal with its HTTP status and the SPEC section 9 error code."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+    def body(self) -> dict:
+        error = {"code": self.code, "message": self.message, "domain": _DOMAINS.get(self.code, "REQUEST"),
+                 "retryable": self.code in ("DATA_UNAVAILABLE", "RATE_LIMITED")}
+        if self.field:
+            error["details"] = {"field": self.field}
+        return {"error": error}
+
+
+_DOMAINS = {"UNAUTHORIZED": "AUTH", "FORBIDDEN": "AUTH", "VENUE_REJECTED": "EXCHANGE", "NOT_FOUND": "REQUEST",
+            "VALIDATION": "REQUEST", "CONFLICT": "REQUEST"}
+
+
+def answer_for(result: SubmitResult) -> Answer:
+    decision = result.decision.as_dict()
+    if result.status is SubmitStatus.DENIED:
+        return Answer(403, {**result.decision.error_body(), "decision": decision})
+    if result.status is SubmitStatus.PENDING:
+        return Answer(202, {"status": "pending", "pending": result.pending.as_dict(), "decision": decision})
+    if result.status is SubmitStatus.REJECTED:
+        return Answer(409, {**ServiceError(409, "VENUE_REJECTED", result.error or "rejected by the venue").body(),
+                            "decision": decision})
+    body = {"status": result.status.value, "decision": decision}
+    if result.ack is not None:
+        ack = result.ack
+        body["order"] = {"oid": ack.oid, "client_id": ack.client_id, "status": ack.status,
+                         "filled_size": ack.filled_size, "avg_px": ack.avg_px, "remaining": ack.remaining}
+    return Answer(200, body)
+
+
+class EngineService:
+    def __init__(self, engine: Engine, store: Store | None = None, guard: MasterGuard | None = None) -> None:
+        self.engine = engine
+        self.store = store
+        self.guard = guard
+        self._saved_trading: tuple | None = None
+        engine.events.subscribe(self._on_event)
+
+    # ---- persistence ---------------------------------------------------------------------
+
+    def _on_event(self, event: EngineEvent) -> None:
+        """Runs inside `emit`, before the engine goes on: the chain and the trading state are
+        on disk before any caller hears about the change."""
+        if self.store is None:
+            return
+        if event.kind in STATE_EVENTS:
+            self.save_trading(event)  # the state and the event that says why, in one transaction
+        else:
+            self.store.append_event(event)
+
+    def save_trading(self, event: EngineEvent | None = None) -> None:
+        trading = self.engine.trading
+        key = (trading.state, tuple(sorted(trading.causes.items())), trading.halt_cause)
+        if self.store is None:
+            return
+        if key != self._saved_trading:
+            self.store.save_trading(trading, event)
+            self._saved_trading = key
+        elif event is not None:
+            self.store.append_event(event)
+
+    def subscribe(self, listener: Callable[[EngineEvent], None]) -> Callable[[], None]:
+        return self.engine.events.subscribe(listener)
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def state(self) -> EngineState:
+        return engine_state(self.engine)
+
+    def pending(self) -> list[dict]:
+        return [a.as_dict() for a in self.engine.pending.open_actions()]
+
+    def policies(self) -> list[dict]:
+        return [p.as_body() for p in self.engine.gate.policies]
+
+    def recent_events(self, limit: int = 200) -> list[dict]:
+        return [e.as_dict() for e in list(self.engine.events.recent)[-limit:]]
+
+    # ---- orders --------------------------------------------------------------------------
+
+    async def submit(self, intent: OrderIntent) -> Answer:
+        """The order path with durable idempotency: the same client_id gives the same answer,
+        even across a restart, and at most one venue order."""
+        store, key = self.store, intent.client_id
+        if key and store is not None and not intent.dry_run:
+            previous = store.load_result(key)
+            if previous is not None:
+                return Answer(previous["status"], previous["body"])
+        result = await self.engine.submit(intent)
+        answer = answer_for(result)
+        if store is not None and not intent.dry_run:
+            store.append_decision({"client_id": key, "outcome": result.status.value, **result.decision.as_dict(),
+                                   "intent": intent.model_dump(mode="json", exclude_none=True)})
+            if key:
+                store.save_result(key, {"status": answer.status, "body": answer.body})
+        return answer
+
+    async def cancel_order(self, oid: str) -> dict:
+        order = self.engine.book.open_orders.get(oid)
+        if order is None:
+            raise ServiceError(404, "NOT_FOUND", f"no open order {oid}", "id")
+        ack = await self.engine.connector.cancel(order.coin, oid)
+        await self.engine.resync()
+        return {"oid": oid, "cancelled": ack.ok, "error": ack.error}
+
+    # ---- pending ---------------------------------------------------------------------------
+
+    def _open(self, action_id: str) -> PendingAction:
+        action = self.engine.pending.get(action_id)
+        if action is None:
+            raise ServiceError(404, "NOT_FOUND", f"no open pending action {action_id}", "id")
+        return action
+
+    async def approve(self, action_id: str) -> dict:
+        self._open(action_id)
+        return (await self.engine.approve(action_id)).as_dict()
+
+    def cancel_pending(self, action_id: str) -> dict:
+        self._open(action_id)
+        return self.engine.cancel_pending(action_id).as_dict()
+
+    # ---- kill switch and resume ----------------------------------------------------------------
+
+    async def kill(self, cause: str = "kill switch") -> dict:
+        await self.engine.kill(cause)
+        self.save_trading()
+        return {"trading_state": self.engine.trading.state.value, "positions": len(self.engine.book.positions()),
+                "open_orders": len(self.engine.book.open_orders)}
+
+    async def check_master(self, password: str | None) -> None:
+        if self.guard is None or not password or not await self.guard.check(password):
+            raise ServiceError(401, "UNAUTHORIZED", "master password missing or wrong", "X-Master-Password")
+
+    async def resume(self, password: str | None) -> dict:
+        await self.check_master(password)
+        return self.resume_checked()
+
+    def resume_checked(self) -> dict:
+        """Resume, the caller having checked the master password."""
+        self.engine.resume()
+        self.save_trading()
+        return {"trading_state": self.engine.trading.state.value}
+
+    # ---- policies --------------------------------------------------------------------------
+
+    def _apply(self, bodies: list[dict]) -> None:
+        self.engine.set_policies(parse_policies(bodies))
+
+    def add_policy(self, body: dict) -> dict:
+        """Validate, store, apply. An id already present is replaced (PUT semantics)."""
+        kind = body.get("type") if isinstance(body, dict) and isinstance(body.get("type"), str) else "policy"
+        policy = parse_policy(body, f"{kind.lower().replace('_', '-')}-{uuid.uuid4().hex[:8]}")  # PolicyError names the field
+        bodies = [b for b in self.policies() if b["id"] != policy.id] + [policy.as_body()]
+        self._apply(bodies)
+        if self.store is not None:
+            self.store.save_policy(policy.as_body())
+        return policy.as_body()
+
+    def replace_policy(self, policy_id: str, body: dict) -> dict:
+        if all(b["id"] != policy_id for b in self.policies()):
+            raise ServiceError(404, "NOT_FOUND", f"no policy {policy_id}", "id")
+        return self.add_policy({**body, "id": policy_id})
+
+    def remove_policy(self, policy_id: str) -> None:
+        bodies = self.policies()
+        if all(b["id"] != policy_id for b in bodies):
+            raise ServiceError(404, "NOT_FOUND", f"no policy {policy_id}", "id")
+        self._apply([b for b in bodies if b["id"] != policy_id])
+        if self.store is not None:
+            self.store.delete_policy(policy_id)

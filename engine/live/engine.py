@@ -1,0 +1,270 @@
+"""The live engine: one asyncio loop owns the Book, the counters, the trading state, the pending
+queue and the de-risk lifecycle (single writer). Connectors post venue events to it; the API
+and the console call its coroutines; everything else reads snapshots.
+
+Order path: `submit` -> gate (pure, synchronous) -> forward now (INSTANT/NOTIFY), hold
+(DELAY/APPROVAL), or deny. After every venue update the margin buffer and the breakers are
+recomputed (`protection.after_update`), which may stop trading, send one reducing order, or
+panic. Marks
+that arrive together (`MarksUpdated`, one allMids message) are one update: all applied, then
+one recompute.
+
+Its parts, composed here: `events` (the event log every listener reads), `tasks` (background
+work), `executor` (orders onto the venue's increments), `pending` (the held-order queue) and
+`protection` (breakers, de-risk, panic exit, kill switch).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Mapping
+
+from engine.domain.clock import Clock
+from engine.domain.events import EventKind
+from engine.domain.model import Decision, OrderIntent, Tier
+from engine.live.event_log import EventLog
+from engine.live.execution import Executor, SubmitResult, SubmitStatus
+from engine.live.pending import PendingAction, PendingQueue, PendingStatus, PendingStore
+from engine.live.protection import Protection
+from engine.live.tasks import Tasks
+from engine.risk.book import Book
+from engine.risk.counters import RiskCounters
+from engine.risk.gate import RiskGate
+from engine.risk.policies import Policy
+from engine.risk.trading_state import TradingStateMachine
+from engine.venues import connector as venue
+
+log = logging.getLogger("perpguard.engine")
+
+ACCOUNT_REFRESH_SECONDS = 5.0  # re-read the venue's account this often (clock seconds)
+
+
+class Engine:
+    def __init__(self, connector: venue.Connector, policies: list[Policy], clock: Clock,
+                 pending_store: PendingStore | None = None, trading: TradingStateMachine | None = None) -> None:
+        self.connector = connector
+        self.clock = clock
+        self.book = Book()
+        self.counters = RiskCounters()
+        self.trading = trading or TradingStateMachine()
+        self.gate = RiskGate(policies, self.book, self.counters, clock, self.trading)
+        self.pending = PendingQueue(pending_store)
+        self.executor = Executor(connector, self.book, self.gate.slippage)
+        self.events = EventLog(clock)
+        self.tasks = Tasks(self._task_failed)
+        self.protection = Protection(self.book, self.counters, self.trading, self.executor, connector, clock,
+                                     self.events, self.tasks, self.resync, self._cancel_pending_risk)
+        self.protection.configure(policies)
+        self.liquidated = False
+        self._results: dict[str, SubmitResult] = {}  # client_id -> first answer (idempotency)
+        self._resync_wanted = False
+        self._last_refresh = float("-inf")
+        self._synced_revision: int | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def set_policies(self, policies: list[Policy]) -> None:
+        self.gate.set_policies(policies)
+        self.executor.slippage = self.gate.slippage
+        self.protection.configure(policies)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read the venue (markets, account, positions, open orders) before accepting orders."""
+        await self.connector.start()
+        self.book.markets = await self.connector.meta()
+        self._unsubscribe = self.connector.subscribe(self.on_venue_event)
+        await self.resync()
+        self.events.emit(EventKind.ENGINE_STARTED, f"engine reconciled: {len(self.book.positions())} positions, "
+                  f"{len(self.book.open_orders)} open orders, equity {self.book.equity:,.2f} USD")
+
+    async def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        self.tasks.cancel()
+        await self.connector.stop()
+
+    async def resync(self) -> None:
+        """Reconcile the Book with the venue's own account, positions and open orders."""
+        self._synced_revision = self.connector.revision
+        snap = await self.connector.snapshot()
+        self.book.load(snap.account, snap.positions, snap.open_orders, marks=snap.marks, at=snap.time,
+                       mark_times=snap.mark_times)
+        for coin, rate in snap.funding_rates.items():
+            self.book.set_funding(coin, rate)
+        self._last_refresh = snap.time
+        self._resync_wanted = False
+        self.protection.after_update(snap.time)
+
+    @property
+    def busy(self) -> bool:
+        """Work in flight: a task, a wanted re-read, a de-risk order or a panic exit."""
+        return bool(self.tasks) or self._resync_wanted or self.protection.busy
+
+    async def _refresh(self, now: float) -> None:
+        """The periodic account check. An in-process venue that says nothing changed since the
+        last read (its `revision`) is confirmed without reading it again."""
+        revision = self.connector.revision
+        if revision is not None and revision == self._synced_revision:
+            self.book.touch_account(now)
+            self._last_refresh = now
+        else:
+            await self.resync()
+
+    async def settle(self) -> None:
+        """Let every task the last events started run to its end (replays and tests)."""
+        while self.tasks or self._resync_wanted:
+            if self._resync_wanted:
+                await self.resync()
+            await self.tasks.wait()
+
+    def _task_failed(self, error: BaseException) -> None:
+        self.events.emit(EventKind.ENGINE_ERROR, f"internal error: {error!r}")
+
+    # ---- venue events --------------------------------------------------------------------
+
+    def on_venue_event(self, event: venue.VenueEvent) -> None:
+        """Called by the connector, in venue order, on the engine's loop."""
+        if type(event) is venue.MarkUpdated:
+            self.book.set_mark(event.coin, event.px, event.time)
+            self.counters.on_mark(event.coin, event.px, event.time)
+            self.protection.after_update(event.time)
+            return
+        if type(event) is venue.MarksUpdated:
+            self.on_marks(event.marks, event.time)
+            return
+        if isinstance(event, venue.OrderFilled):
+            self._resync_wanted = True
+            self.events.emit(EventKind.ORDER_FILLED, f"filled {event.side} {event.size:g} {event.coin} @ {event.px:g}",
+                             oid=event.oid, coin=event.coin, side=event.side, size=event.size, px=event.px,
+                             fee=event.fee, realized_pnl=event.realized_pnl, remaining=event.remaining,
+                             client_id=event.client_id)
+            if event.realized_pnl:
+                net = event.realized_pnl - event.fee
+                self.counters.on_close(net, event.time)
+                self.events.emit(EventKind.POSITION_CLOSED, f"{event.coin} {event.side} {event.size:g} @ {event.px:g}: realized {net:+,.2f} USD",
+                          coin=event.coin, pnl=net, losing_streak=self.counters.consecutive_losses)
+        elif isinstance(event, (venue.FundingPaid, venue.OrderCancelled, venue.OrderRejected)):
+            self._resync_wanted = True
+        elif isinstance(event, venue.Liquidated):
+            self.liquidated = True
+            self._resync_wanted = True
+            self.events.emit(EventKind.LIQUIDATED, f"LIQUIDATED by the venue: {event.coin} {event.size:g} at {event.px:g}, loss {event.loss:,.2f} USD",
+                      coin=event.coin, px=event.px, loss=event.loss)
+        elif isinstance(event, venue.FeedStale):
+            self.book.feed_stale_since = event.since  # fail closed at once, whatever STALE_DATA says
+            self.events.emit(EventKind.FEED_STALE, f"market feed stale since {event.since:.0f}: new risk is denied", since=event.since)
+        elif isinstance(event, venue.FeedRestored):
+            self.book.feed_stale_since = None
+            self._resync_wanted = True
+            self.events.emit(EventKind.FEED_RESTORED, "market feed restored; reconciling with the venue")
+        if self._resync_wanted and not self.protection.busy:
+            self.tasks.spawn(self.resync())
+
+    def on_marks(self, marks: Mapping[str, float], at: float) -> None:
+        """Marks observed together (USD by coin, at epoch s): all applied, then the account is
+        judged once. They are one instant: a hedged move is not half-seen between two coins."""
+        self.book.set_marks(marks, at)
+        self.counters.on_marks(marks, at)
+        self.protection.after_update(at)
+
+    # ---- orders --------------------------------------------------------------------------
+
+    async def submit(self, intent: OrderIntent) -> SubmitResult:
+        """The order path. The same client_id twice gives the same answer and one order."""
+        if intent.client_id and intent.client_id in self._results and not intent.dry_run:
+            return self._results[intent.client_id]
+        decision = self.gate.evaluate(intent)
+        if intent.dry_run:
+            return SubmitResult(SubmitStatus.DRY_RUN, decision)
+        self.gate.note_submission(decision.at)
+        if not decision.allowed:
+            result = SubmitResult(SubmitStatus.DENIED, decision)
+            first = decision.denials[0]
+            self.events.emit(EventKind.ORDER_DENIED, f"DENIED {intent.side} {intent.market}: {first.message}",
+                      market=intent.market, code=first.code, policy=first.type, reasons=len(decision.denials))
+        elif decision.tier in (Tier.DELAY, Tier.APPROVAL):
+            reason = next((r.message for r in decision.reasons if r.tier is decision.tier), decision.tier.value)
+            action = self.pending.add(intent, decision.tier, decision.hold_seconds or 0.0, reason, decision.at)
+            result = SubmitResult(SubmitStatus.PENDING, decision, pending=action)
+            self.events.emit(EventKind.PENDING_ADDED, f"{decision.tier.value}: {intent.side} {intent.market} held ({reason})",
+                      id=action.id, tier=decision.tier.value)
+        else:
+            result = await self._forward(decision)
+            if decision.tier is Tier.NOTIFY:
+                self.events.emit(EventKind.NOTIFIED, f"NOTIFY: {intent.side} {intent.market} ~{decision.notional or 0:,.0f} USD sent",
+                          market=intent.market, notional=decision.notional)
+        if intent.client_id:
+            self._results[intent.client_id] = result
+        return result
+
+    async def _forward(self, decision: Decision) -> SubmitResult:
+        ack, error = await self.executor.place_decision(decision, self.trading.state)
+        if error is not None:
+            self.events.emit(EventKind.ORDER_REJECTED, f"REJECTED {decision.intent.side} {decision.coin}: {error}",
+                             market=decision.coin)
+            return SubmitResult(SubmitStatus.REJECTED, decision, ack=ack, error=error)
+        self.gate.note_forwarded(decision)
+        self.events.emit(EventKind.ORDER_SENT, f"{decision.intent.side} {decision.coin} {ack.status}, filled "
+                         f"{ack.filled_size:g}{' (reducing)' if decision.reducing else ''}",
+                         market=decision.coin, status=ack.status)
+        self._resync_wanted = True
+        await self.settle()
+        return SubmitResult(SubmitStatus.SENT, decision, ack=ack)
+
+    # ---- pending ---------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Periodic work: due DELAY actions, expired approvals, timed lifts, account refresh."""
+        now = self.clock.now()
+        if now - self._last_refresh >= ACCOUNT_REFRESH_SECONDS and not self.protection.busy:
+            await self._refresh(now)
+        self.protection.record(self.trading.tick(now))
+        ready, expired = self.pending.due(now)
+        for action in expired:
+            self._close(action, PendingStatus.EXPIRED, "no approval before it expired")
+        for action in ready:
+            await self._release(action)
+
+    async def _release(self, action: PendingAction) -> PendingAction:
+        """Re-evaluate a held action against this moment's state; forward it or deny it."""
+        decision = self.gate.evaluate(action.intent)
+        self.gate.note_submission(decision.at)
+        if not decision.allowed:
+            return self._close(action, PendingStatus.DENIED, decision.denials[0].message)
+        if action.tier is Tier.DELAY and decision.tier is Tier.APPROVAL:
+            return self._close(action, PendingStatus.DENIED, "now needs APPROVAL: resubmit it")
+        result = await self._forward(decision)
+        if result.status is SubmitStatus.REJECTED:
+            return self._close(action, PendingStatus.FAILED, result.error or "rejected by the venue")
+        return self._close(action, PendingStatus.EXECUTED, f"sent: {result.ack.status}")
+
+    def _close(self, action: PendingAction, status: PendingStatus, outcome: str) -> PendingAction:
+        closed = self.pending.close(action.id, status, outcome, self.clock.now())
+        self.events.emit(EventKind.PENDING_CLOSED, f"{action.tier.value} {action.intent.side} {action.intent.market}: {status.value} ({outcome})",
+                  id=action.id, status=status.value)
+        return closed
+
+    async def approve(self, action_id: str) -> PendingAction | None:
+        action = self.pending.get(action_id)
+        if action is None:
+            return None
+        return await self._release(action)
+
+    def cancel_pending(self, action_id: str, why: str = "cancelled by the trader") -> PendingAction | None:
+        action = self.pending.get(action_id)
+        return self._close(action, PendingStatus.CANCELLED, why) if action else None
+
+    def _cancel_pending_risk(self, cause: str) -> None:
+        for action in self.pending.open_actions():  # held actions are entries: reducing ones never wait
+            self._close(action, PendingStatus.CANCELLED, f"trading HALTED ({cause})")
+
+    # ---- kill switch and resume ------------------------------------------------------------
+
+    async def kill(self, cause: str = "kill switch") -> None:
+        """Panic exit + HALTED, at once, whatever the buffer."""
+        await self.protection.kill(cause)
+
+    def resume(self):
+        """Lift HALTED and latched stops (the caller has checked the master password)."""
+        return self.protection.resume()

@@ -1,0 +1,115 @@
+"""From a Decision (or a de-risk ReduceOrder) to an order the venue takes: sizes rounded down
+to the lot, prices on the tick and never more aggressive than asked, market orders as IOC
+limits at mark ± the slippage cap, and the lifecycle result awaited when the venue answers
+"pending" (filled, partially filled, rejected, or timed out)."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import uuid
+from dataclasses import dataclass
+from decimal import ROUND_DOWN
+
+from engine.venues import connector as venue
+from engine.risk.book import Book
+from engine.domain.increments import on_lot
+from engine.risk.derisk import ReduceOrder
+from engine.domain.increments import round_price
+from engine.domain.model import Decision, TradingState
+from engine.live.pending import PendingAction
+
+LIFECYCLE_TIMEOUT = 10.0  # seconds to wait for a pending order's outcome
+
+
+class SubmitStatus(enum.Enum):
+    SENT = "sent"  # the venue has it
+    PENDING = "pending"  # held: DELAY or APPROVAL
+    DENIED = "denied"  # by the gate
+    REJECTED = "rejected"  # the venue refused it
+    DRY_RUN = "dry_run"  # judged, not acted on
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """What became of an order intent."""
+
+    status: SubmitStatus
+    decision: Decision
+    ack: venue.OrderAck | None = None
+    pending: PendingAction | None = None
+    error: str | None = None
+
+
+class Executor:
+    def __init__(self, connector: venue.Connector, book: Book, slippage: float) -> None:
+        self.connector = connector
+        self.book = book
+        self.slippage = slippage
+
+    def request_for(self, decision: Decision, state: TradingState) -> tuple[venue.OrderRequest | None, str | None]:
+        """The venue order for an allowed decision, or why it cannot be built."""
+        intent = decision.intent
+        info = self.book.markets.get(decision.coin)
+        if info is None or info.sz_decimals is None:
+            return None, f"unknown market {decision.coin} on this venue"
+        if decision.size is None or decision.px is None:
+            return None, f"no mark for {decision.coin}: the order cannot be priced"
+        size = on_lot(decision.size, info.sz_decimals, ROUND_DOWN)
+        if size <= 0:
+            return None, f"size {decision.size:g} is below the lot of {decision.coin}"
+        px = round_price(decision.px, info.sz_decimals, intent.side)
+        tif = "Ioc" if intent.type == "market" else "Gtc"
+        # A reducing order goes out reduce-only, so the venue cannot turn it into a flip.
+        reduce_only = intent.reduce_only or decision.reducing
+        client_id = intent.client_id or f"pg-{uuid.uuid4().hex[:20]}"
+        return venue.OrderRequest(decision.coin, intent.side, size, px, tif, reduce_only, client_id), None
+
+    async def place_decision(self, decision: Decision, state: TradingState) -> tuple[venue.OrderAck | None, str | None]:
+        request, problem = self.request_for(decision, state)
+        if request is None:
+            return None, problem
+        if decision.intent.leverage is not None and not decision.reducing:
+            try:
+                await self.connector.set_leverage(decision.coin, int(decision.intent.leverage))
+            except venue.ConnectorError as exc:
+                return None, f"leverage refused: {exc.message}"
+        ack = await self.settled(await self.connector.place(request), request)
+        return ack, (ack.error or ack.code or "rejected") if not ack.ok else None
+
+    async def place_reduce(self, order: ReduceOrder) -> venue.OrderAck:
+        request = venue.OrderRequest(order.coin, order.side, order.size, order.limit_px, "Ioc", True,
+                                     f"pg-derisk-{uuid.uuid4().hex[:14]}")
+        return await self.settled(await self.connector.place(request), request)
+
+    async def settled(self, ack: venue.OrderAck, request: venue.OrderRequest) -> venue.OrderAck:
+        """The order's outcome: the ack itself, or (for `pending`) the events that end it."""
+        if ack.status != "pending":
+            return ack
+        done: asyncio.Future = asyncio.get_running_loop().create_future()
+        filled = {"size": 0.0}
+
+        def watch(event: venue.VenueEvent) -> None:
+            same = getattr(event, "client_id", None) == request.client_id or (ack.oid and getattr(event, "oid", None) == ack.oid)
+            if not same or done.done():
+                return
+            if isinstance(event, venue.OrderAccepted) and request.tif != "Ioc":
+                done.set_result(venue.OrderAck(event.oid, request.client_id, "resting", remaining=event.size))
+            elif isinstance(event, venue.OrderFilled):
+                filled["size"] += event.size
+                if event.remaining == 0:
+                    done.set_result(venue.OrderAck(event.oid, request.client_id, "filled", filled["size"], event.px))
+            elif isinstance(event, venue.OrderCancelled):
+                status = "partially_filled" if filled["size"] else "rejected"
+                done.set_result(venue.OrderAck(event.oid, request.client_id, status, filled["size"], error=event.reason))
+            elif isinstance(event, venue.OrderRejected):
+                done.set_result(venue.OrderAck(event.oid, request.client_id, "rejected", code=event.code, error=event.reason))
+
+        unsubscribe = self.connector.subscribe(watch)
+        try:
+            return await asyncio.wait_for(done, LIFECYCLE_TIMEOUT)
+        except asyncio.TimeoutError:
+            return venue.OrderAck(ack.oid, request.client_id, "rejected", filled["size"], code="Timeout",
+                                  error=f"no outcome within {LIFECYCLE_TIMEOUT:g} s")
+        finally:
+            unsubscribe()

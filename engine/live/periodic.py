@@ -1,0 +1,57 @@
+"""The engine's periodic work, on its one asyncio loop (single writer).
+
+- `periodic`: every `tick_seconds`, `engine.tick()` (due DELAY orders, expired approvals, timed
+  lifts, account refresh); arms the venue's dead-man switch (`scheduleCancel` now + 60 s) and
+  re-arms it every 20 s, so resting orders die if the engine does; disarms it on a clean stop.
+- `run_paper`: the engine on the paper venue with its feed (`engine.venues.paper.feed`) and
+  the periodic work, until stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Iterable
+
+from engine.venues.paper.exchange import PaperExchange
+from engine.venues.paper.feed import paper_feed, wait_or_stop
+from engine.venues.paper.prices import MarkTick
+from engine.domain.events import EventKind
+from engine.live.engine import Engine
+
+log = logging.getLogger("perpguard.live")
+
+TICK_SECONDS = 1.0
+DEAD_MAN_SECONDS = 60.0
+DEAD_MAN_REARM_SECONDS = 20.0
+
+
+async def periodic(engine: Engine, stop: asyncio.Event, tick_seconds: float = TICK_SECONDS) -> None:
+    await engine.connector.arm_dead_man(DEAD_MAN_SECONDS)
+    armed_at = time.monotonic()
+    try:
+        while not await wait_or_stop(stop, tick_seconds):
+            try:
+                await engine.tick()
+            except Exception:  # one bad tick must not stop the service; it is logged and shown
+                log.exception("engine tick failed")
+                engine.events.emit(EventKind.ENGINE_ERROR, "periodic engine work failed; see the log")
+            if time.monotonic() - armed_at >= DEAD_MAN_REARM_SECONDS:
+                try:
+                    await engine.connector.arm_dead_man(DEAD_MAN_SECONDS)
+                    armed_at = time.monotonic()
+                except Exception:  # the venue's previous deadline stands; try again next tick
+                    log.exception("re-arming the dead-man switch failed")
+    finally:
+        await engine.connector.arm_dead_man(None)  # a clean stop leaves resting orders alone
+
+
+async def run_paper(engine: Engine, paper: PaperExchange, source: Iterable[MarkTick], stop: asyncio.Event,
+                    speed: float = 1.0, tick_seconds: float = TICK_SECONDS) -> None:
+    """Start the engine on the paper venue and run feed and periodic work until `stop` is set."""
+    await engine.start()
+    try:
+        await asyncio.gather(periodic(engine, stop, tick_seconds), paper_feed(paper, source, stop, speed))
+    finally:
+        await engine.stop()

@@ -1,0 +1,145 @@
+"""The engine as a running service: store, policies, connector, engine, gateway, market feed and
+periodic work on one asyncio loop. Used by `perpguard --engine-only`, `perpguard` and
+`perpguard --demo` (which add the console).
+
+Start order (SPEC section 12): open the store; load the policies (the store's, else the config's
+policy file, else the defaults, then stored), the trading state and the pending actions;
+reconcile with the exchange (`engine.start`); only then open the gateway to orders.
+Stop order: stop accepting requests and let those in flight finish, stop the feed and the
+periodic work (the dead-man switch is cleared on a clean stop), stop the engine, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from engine.store.auth import MasterGuard, has_master_password
+from engine.domain.clock import Clock, SystemClock
+from engine.config import Config, ConfigError
+from engine.venues.connector import Connector
+from engine.gateway import GatewayServer, create_app, gateway_server
+from engine.live.periodic import periodic
+from engine.live.notify import Notifier
+from engine.venues.paper.exchange import PaperExchange
+from engine.venues.paper.feed import paper_feed
+from engine.venues.paper.prices import MarkTick, RandomWalk
+from engine.venues.paper.universe import PAPER_MARKETS, START_PRICES
+from engine.risk.policies import parse_policies
+from engine.risk.policy_file import DEFAULT_POLICY_BODIES, read_policy_bodies
+from engine.live.engine import Engine
+from engine.facade import EngineService
+from engine.store import Store
+
+log = logging.getLogger("perpguard.serve")
+
+# Where the paper exchange's marks come from: ticks, or a function of (start prices USD, start
+# time epoch s) that returns them. None: a RandomWalk seeded with `[paper] seed`.
+MarketSource = Iterable[MarkTick] | Callable[[dict[str, float], float], Iterable[MarkTick]]
+
+
+def stored_policies(store: Store, config: Config) -> list[dict]:
+    """The policies in force: the store's; on first start the config's file or the defaults,
+    which are then stored so the API lists and edits them."""
+    bodies = store.list_policies()
+    if bodies:
+        return bodies
+    bodies = read_policy_bodies(config.engine.policies) if config.engine.policies else list(DEFAULT_POLICY_BODIES)
+    for policy in parse_policies(bodies):
+        store.save_policy(policy.as_body())
+    return store.list_policies()
+
+
+def make_connector(config: Config, clock: Clock) -> Connector:
+    if config.exchange.kind == "hyperliquid":
+        from pydantic import ValidationError
+
+        from engine.venues.hyperliquid.config import AgentKeyError, HyperliquidConfig
+        from engine.venues.hyperliquid.connector import HyperliquidConnector
+
+        try:
+            return HyperliquidConnector(HyperliquidConfig.model_validate(config.exchange.hyperliquid_fields()))
+        except ValidationError as exc:
+            raise ConfigError.from_validation(exc, "exchange.") from None
+        except AgentKeyError as exc:
+            raise ConfigError("exchange.agent_key", str(exc)) from None
+    paper = PaperExchange(PAPER_MARKETS, equity=config.paper.equity, clock=clock)
+    for coin, px in START_PRICES.items():
+        paper.set_mark(coin, px)
+    return paper
+
+
+@dataclass
+class Service:
+    """Everything one engine process runs. `start()` then `stop()`."""
+
+    config: Config
+    store: Store
+    engine: Engine
+    service: EngineService
+    server: GatewayServer
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    notifier: Notifier | None = None
+    market: MarketSource | None = None
+    market_speed: float = 1.0  # > 1 plays the paper market faster than real time (tests)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.config.host}:{self.server.port}"
+
+    async def start(self) -> None:
+        await self.engine.start()
+        self._server_task = await self.server.start()
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(periodic(self.engine, self.stop_event)))
+        connector = self.engine.connector
+        if isinstance(connector, PaperExchange):
+            ticks = self._marks({c: connector.ledger.marks[c] for c in START_PRICES}, self.engine.clock.now())
+            self.tasks.append(loop.create_task(paper_feed(connector, ticks, self.stop_event, self.market_speed)))
+        if not has_master_password(self.store):
+            log.warning("no master password is set: admin actions (policies, tokens, approve, resume) are refused "
+                        "until `perpguard init` sets one")
+        log.info("perpguard engine ready: gateway on %s, %d policies, trading %s", self.url,
+                 len(self.engine.gate.policies), self.engine.trading.state.value)
+
+    def _marks(self, prices: dict[str, float], now: float) -> Iterable[MarkTick]:
+        if self.market is None:
+            return RandomWalk(self.config.paper.seed, prices, start_time=now)
+        return self.market(prices, now) if callable(self.market) else self.market
+
+    async def stop(self) -> None:
+        await self.server.stop(self._server_task)
+        self.stop_event.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.engine.stop()
+        if self.notifier is not None:
+            await self.notifier.close()
+        self.store.close()
+        log.info("perpguard engine stopped cleanly")
+
+
+def build(config: Config, clock: Clock | None = None, *, market: MarketSource | None = None,
+          market_speed: float = 1.0) -> Service:
+    """Assemble the service (nothing runs until `start`). On paper, `market` replaces the default
+    random walk (the demo's flash crash) and `market_speed` plays it faster."""
+    if market_speed <= 0:
+        raise ValueError("market_speed must be positive")
+    clock = clock or SystemClock()
+    store = Store(config.db_url)
+    try:
+        policies = parse_policies(stored_policies(store, config))
+        engine = Engine(make_connector(config, clock), policies, clock, pending_store=store, trading=store.load_trading())
+        service = EngineService(engine, store, MasterGuard(store))
+        notifier = None
+        if config.notify.webhooks:
+            notifier = Notifier(config.notify.webhooks, config.notify.timeout_seconds, config.notify.retries)
+            service.subscribe(notifier.on_event)
+        host, port = config.host_port()
+        server = gateway_server(create_app(service), host, port, config.engine.allow_remote)
+    except BaseException:
+        store.close()
+        raise
+    return Service(config, store, engine, service, server, notifier=notifier, market=market, market_speed=market_speed)

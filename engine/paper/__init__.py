@@ -1,6 +1,0 @@
-"""The paper exchange: an in-process venue with Hyperliquid's margin, funding and liquidation
-rules (SPEC sections 7 and 8), and the market data that drives it."""
-
-from engine.paper.exchange import PaperExchange
-
-__all__ = ["PaperExchange"]

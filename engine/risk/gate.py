@@ -1,0 +1,116 @@
+"""The risk gate: one synchronous function every order passes (`RiskGate.evaluate`).
+
+Every enabled policy is evaluated (no first-match-wins); any DENY denies; the tier is the
+highest asked for. Reducing orders are never delayed and pass entry rules. The trading state
+denies new risk at once (REDUCE_ONLY) or everything (HALTED).
+
+Evaluation is pure: it changes nothing. The engine records what it forwarded
+(`note_submission`, `note_forwarded`) so the rolling budgets count it.
+"""
+
+from __future__ import annotations
+
+from engine.risk.book import Book
+from engine.domain.clock import Clock
+from engine.risk.counters import RiskCounters
+from engine.domain.model import Decision, OrderIntent, Projected, Reason, Tier, TradingState, Verdict
+from engine.risk.policies import Policy
+from engine.risk.policies.compiled import compile_clear
+from engine.risk.policies.market_data import PriceBand
+from engine.risk.projection import Projection
+from engine.risk.trading_state import TradingStateMachine
+
+# Slippage cap for market orders (sent as IOC limits at mark ± cap) when no PRICE_BAND is set.
+DEFAULT_SLIPPAGE = 0.05
+_GATE = "gate"
+# Enum members read once: looking one up costs ~90 ns in CPython 3.11, on a path of a few µs.
+_ACTIVE, _INSTANT, _ALLOW, _DENY = TradingState.ACTIVE, Tier.INSTANT, Verdict.ALLOW, Verdict.DENY
+
+
+class RiskGate:
+    def __init__(self, policies: list[Policy], book: Book, counters: RiskCounters, clock: Clock,
+                 trading: TradingStateMachine | None = None, default_slippage: float = DEFAULT_SLIPPAGE) -> None:
+        self.book = book
+        self.counters = counters
+        self.clock = clock
+        self.trading = trading or TradingStateMachine()
+        self.default_slippage = default_slippage
+        self.set_policies(policies)
+
+    def set_policies(self, policies: list[Policy]) -> None:
+        self.policies = list(policies)
+        self._active = tuple(p for p in self.policies if p.enabled)
+        for policy in self._active:
+            for metric, seconds in policy.windows():
+                self.counters.window(metric, seconds)
+        self.counters.vol_lookback_minutes = max((p.vol_lookback_minutes() for p in self._active), default=0)
+        bands = [p.rules.maxDeviation for p in self._active if isinstance(p, PriceBand)]
+        self.slippage = min(bands) if bands else self.default_slippage
+        self._clear = compile_clear(self._active, self.counters)
+
+    def evaluate(self, intent: OrderIntent, now: float | None = None) -> Decision:
+        """The decision for one intent against the state of this moment. Changes nothing."""
+        now = self.clock.now() if now is None else now
+        state = self.trading.state
+        p = Projection(intent, self.book, self.counters, state, now)
+        if (state is _ACTIVE and not p.reducing and not p.would_increase_reduce_only
+                and self.book.feed_stale_since is None and self._clear(p)):
+            # The common case: an entry no rule has anything to say about (one compiled check).
+            return self._decision(p, now, (), False, _INSTANT, None)
+        reasons: list[Reason] = []
+        if state is TradingState.HALTED:
+            reasons.append(Reason(_GATE, "TRADING_STATE", "HALTED",
+                                  "Trading is HALTED (kill switch): nothing but the engine's own flattening; resume needs the master password"))
+        elif state is TradingState.REDUCE_ONLY and not p.reducing:
+            reasons.append(Reason(_GATE, "TRADING_STATE", "REDUCE_ONLY",
+                                  f"Trading is REDUCE_ONLY ({', '.join(self.trading.causes) or 'stopped'}): only orders that reduce a position pass"))
+        if self.book.feed_stale_since is not None and not p.reducing:
+            reasons.append(Reason(_GATE, "MARKET_DATA", "DATA_UNAVAILABLE",
+                                  "The venue's market feed is stale: new risk is denied until it is restored and reconciled",
+                                  None, None, "DENY"))
+        if p.would_increase_reduce_only:
+            reasons.append(Reason(_GATE, "ORDER", "REDUCE_ONLY_WOULD_INCREASE",
+                                  f"Reduce-only {intent.side} on {p.coin} would increase the position (size {p.s0:g})"))
+        for policy in self._active:
+            reason = policy.evaluate(p)
+            if reason is not None:
+                reasons.append(reason)
+
+        denied = False
+        tier, hold = Tier.INSTANT, None
+        for r in reasons:
+            if r.effect == "DENY":
+                denied = True
+            elif r.tier is not None and r.tier.rank >= tier.rank:
+                if r.tier is not tier:
+                    hold = None
+                tier = r.tier
+                if r.hold_seconds is not None:
+                    hold = r.hold_seconds if hold is None else max(hold, r.hold_seconds)
+        if p.reducing:
+            tier, hold = Tier.INSTANT, None
+        return self._decision(p, now, tuple(reasons), denied, tier, hold)
+
+    def _decision(self, p: Projection, now: float, reasons: tuple[Reason, ...], denied: bool, tier: Tier,
+                  hold: float | None) -> Decision:
+        intent = p.intent
+        px = p.px
+        if intent.type == "market" and p.mark is not None:
+            px = p.mark * (1.0 + p.sign * self.slippage)
+        projected = Projected._make((p.s1, p.position_notional, p.gross, p.equity, p.account_leverage,
+                                     p.market_leverage, p.margin_buffer, p.liquidation_px, p.distance))
+        return Decision._make((_DENY if denied else _ALLOW, tier, reasons, projected, intent, p.coin, p.size, px,
+                               p.notional, p.reducing, now, hold))
+
+    # ---- what the engine records ----------------------------------------------------------
+
+    def note_submission(self, at: float) -> None:
+        """Every non-dry-run submission counts toward RATE_LIMIT, denied or not."""
+        self.counters.record("submissions", at)
+
+    def note_forwarded(self, decision: Decision) -> None:
+        """An entry was sent to the venue: it spends the rolling budgets."""
+        if decision.reducing or decision.notional is None:
+            return
+        self.counters.record("spend", decision.at, decision.notional)
+        self.counters.record(f"spend:{decision.intent.category}", decision.at, decision.notional)

@@ -1,0 +1,94 @@
+"""The policy catalogue (SPEC section 4): parse bodies into policies, validate their rules.
+
+A body is `{type, rules, enabled?, account?, id?, description?}`; the WAIaaS form
+`{"walletId": ..., "type": ..., "rules": {...}}` is accepted as it is (walletId -> account).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.risk.policies import access, buffer, exposure, flow, leverage, losses, market_data, spending, trade_quality  # noqa: F401
+from engine.risk.policies.base import POLICY_TYPES, Policy
+
+
+class PolicyError(ValueError):
+    """A policy body that cannot be used. `field` is the dotted path of the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PolicyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: str
+    rules: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+    account: str | None = None
+    walletId: str | None = None
+    id: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = None
+
+
+def _field_path(prefix: str, loc: tuple) -> str:
+    parts = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int) and parts:
+            parts[-1] = f"{parts[-1]}[{item}]"
+        elif not str(item).startswith(("function-", "model-")):
+            parts.append(str(item))
+    return ".".join(parts) or "body"
+
+
+def _raise_first(exc: ValidationError, prefix: str) -> None:
+    """Raise a PolicyError naming every bad field, unknown ones (likely typos) first."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    parts = []
+    for err in errors:
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        parts.append((_field_path(prefix, err["loc"]), message))
+    field, message = parts[0]
+    if len(parts) > 1:
+        message += "; " + "; ".join(f"{f}: {m}" for f, m in parts[1:])
+    raise PolicyError(field, message) from None
+
+
+def parse_policy(body: Any, default_id: str, where: str = "") -> Policy:
+    """One body -> a Policy. Raises PolicyError naming the field (e.g. `rules.maxLeverage`)."""
+    if not isinstance(body, dict):
+        raise PolicyError(where or "body", "a policy must be a JSON object")
+    try:
+        head = PolicyBody.model_validate(body)
+    except ValidationError as exc:
+        _raise_first(exc, where)
+    cls = POLICY_TYPES.get(head.type)
+    if cls is None:
+        raise PolicyError(_field_path(where, ("type",)), f"unknown policy type {head.type!r}; known: {', '.join(sorted(POLICY_TYPES))}")
+    try:
+        rules = cls.Rules.model_validate(head.rules)
+    except ValidationError as exc:
+        _raise_first(exc, _field_path(where, ("rules",)))
+    return cls(head.id or default_id, rules, head.enabled, head.account or head.walletId)
+
+
+def parse_policies(bodies: Any) -> list[Policy]:
+    """A list of bodies -> policies, ids defaulting to `TYPE-n`. Duplicate ids are an error."""
+    if not isinstance(bodies, list):
+        raise PolicyError("policies", "expected a list of policy bodies")
+    policies, seen = [], set()
+    for i, body in enumerate(bodies):
+        kind = body.get("type", "policy") if isinstance(body, dict) else "policy"
+        policy = parse_policy(body, f"{kind}-{i + 1}", f"policies[{i}]")
+        if policy.id in seen:
+            raise PolicyError(f"policies[{i}].id", f"duplicate policy id {policy.id!r}")
+        seen.add(policy.id)
+        policies.append(policy)
+    return policies
+
+
+__all__ = ["POLICY_TYPES", "Policy", "PolicyError", "parse_policy", "parse_policies"]

@@ -1,0 +1,204 @@
+"""Hyperliquid's websocket channels -> the venue events of `engine.venues.connector`, plus the live
+marks and funding rates the connector reports in its snapshots.
+
+- `allMids`: a mark for every listed perp, until the coin's `activeAssetCtx` arrives; from
+  then on that coin's mark is the context's `markPx` (the price Hyperliquid margins and
+  liquidates at), and its `funding` the hourly rate.
+- `orderUpdates`: `open` -> OrderAccepted (once per order); the cancel family
+  (`canceled`, `marginCanceled`, `scheduledCancel`...) -> OrderCancelled; the reject family
+  -> OrderRejected; `filled` ends the order (its fills come on `userFills`).
+- `userFills`: each fill -> OrderFilled, or Liquidated when the fill liquidated us. Each
+  (re)subscription starts with a snapshot of recent fills: those from before the connector
+  started are history (the account snapshot holds them); later ones we never saw are the ones
+  a disconnect swallowed, and they are reported. Fills are told once, by `tid`.
+- `userEvents`: funding payments -> FundingPaid (its fills also come on `userFills`).
+
+An `allMids` message becomes one MarksUpdated (the engine judges the account once per message,
+not once per coin). A mark that did not change is re-reported once a second, so the engine
+knows it is still live without taking every coin at every block. Event times are the
+connector clock's time of arrival.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Callable, Iterable
+
+from engine.domain.clock import Clock
+from engine.venues.connector import (
+    MarksUpdated, MarkUpdated, OrderAccepted, OrderAck, OrderCancelled, OrderRejected, OrderRequest, VenueEvent,
+)
+from engine.venues.hyperliquid.parse import (
+    is_cancelled, is_rejected, liquidation_of, parse_fill, parse_funding, parse_mids, side_of, tif_of,
+)
+from engine.domain.coins import canonical_coin
+from engine.domain.model import OpenOrder
+
+MARK_REFRESH_SECONDS = 1.0
+FILLS_REMEMBERED = 10_000
+ORDERS_REMEMBERED = 10_000
+MARKET_DATA = frozenset({"allMids", "activeAssetCtx"})
+
+
+@dataclass(slots=True)
+class _Live:
+    """An order we know is live: what is left of it, and whether OrderAccepted went out."""
+
+    remaining: float
+    client_id: str | None
+    announced: bool
+
+
+class StreamTranslator:
+    def __init__(self, account: str, clock: Clock, emit: Callable[[VenueEvent], None],
+                 markets: Iterable[str] = (), monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.account = account.lower()
+        self.clock = clock
+        self._emit = emit
+        self._monotonic = monotonic
+        self.markets: set[str] = set(markets)
+        self.marks: dict[str, float] = {}
+        self.mark_times: dict[str, float] = {}
+        self.funding: dict[str, float] = {}
+        self.client_ids: dict[str, str] = {}  # cloid -> our client_id
+        self._requests: OrderedDict[str, OrderRequest] = OrderedDict()  # cloid -> the order as we sent it
+        self._ctx_coins: set[str] = set()
+        self._reported: dict[str, tuple[float, float]] = {}  # coin -> (px, monotonic time) last emitted
+        self._live: dict[str, _Live] = {}  # oid -> live order
+        self._fills_seen: set[Any] = set()
+        self._fills_order: deque[Any] = deque()
+        self.fills_since_ms = int(time.time() * 1000)  # venue time: older fills are history
+
+    # ---- what the connector tells us -------------------------------------------------------
+
+    def expect(self, cloid: str, request: OrderRequest) -> None:
+        """We are sending this order: remember its client_id, tif and reduce-only flag."""
+        self.client_ids[cloid] = request.client_id
+        self._requests[cloid] = request
+        if len(self._requests) > ORDERS_REMEMBERED:  # the oldest orders are long settled
+            old, _ = self._requests.popitem(last=False)
+            self.client_ids.pop(old, None)
+
+    def acknowledged(self, ack: OrderAck) -> None:
+        """The venue answered `place`: a resting order is live with `ack.remaining` left."""
+        if ack.status == "resting" and ack.oid is not None and ack.oid not in self._live:
+            self._live[ack.oid] = _Live(ack.remaining, ack.client_id, announced=False)
+
+    def reconcile(self, open_orders: Iterable[OpenOrder]) -> None:
+        """The venue's open orders now (a fresh snapshot): forget orders that are gone."""
+        fresh = {}
+        for order in open_orders:
+            known = self._live.get(order.oid)
+            fresh[order.oid] = _Live(order.size, order.client_id, known.announced if known else True)
+        self._live = fresh
+
+    # ---- messages ----------------------------------------------------------------------------
+
+    def handle(self, channel: str, data: Any) -> bool:
+        """Translate one message; True when it was market data (what keeps the feed fresh)."""
+        handler = {
+            "allMids": self._all_mids, "activeAssetCtx": self._asset_ctx, "orderUpdates": self._order_updates,
+            "userFills": self._user_fills, "user": self._user_events,
+        }.get(channel)
+        if handler is not None:
+            handler(data)
+        return channel in MARKET_DATA
+
+    def _all_mids(self, data: Any) -> None:
+        """One message, one MarksUpdated: the engine judges the account once per message."""
+        mids = parse_mids(data["mids"], self.markets)
+        for coin in self._ctx_coins:
+            mids.pop(coin, None)
+        if not mids:
+            return
+        now, mono = self.clock.now(), self._monotonic()
+        self.marks.update(mids)
+        self.mark_times.update(dict.fromkeys(mids, now))
+        reported = self._reported
+        changed = {coin: px for coin, px in mids.items()
+                   if (last := reported.get(coin)) is None or last[0] != px or mono - last[1] >= MARK_REFRESH_SECONDS}
+        if changed:
+            reported.update({coin: (px, mono) for coin, px in changed.items()})
+            self._emit(MarksUpdated(MappingProxyType(changed), now))
+
+    def _asset_ctx(self, data: Any) -> None:
+        coin, ctx = canonical_coin(data["coin"]), data["ctx"]
+        self._ctx_coins.add(coin)
+        if ctx.get("funding") is not None:
+            self.funding[coin] = float(ctx["funding"])
+        if ctx.get("markPx") is not None:
+            self._mark(coin, float(ctx["markPx"]))
+
+    def _mark(self, coin: str, px: float) -> None:
+        now, mono = self.clock.now(), self._monotonic()
+        self.marks[coin] = px
+        self.mark_times[coin] = now
+        last = self._reported.get(coin)
+        if last is None or last[0] != px or mono - last[1] >= MARK_REFRESH_SECONDS:
+            self._reported[coin] = (px, mono)
+            self._emit(MarkUpdated(coin, px, now))
+
+    def _order_updates(self, updates: list[dict[str, Any]]) -> None:
+        now = self.clock.now()
+        for update in updates:
+            order, status = update["order"], update["status"]
+            oid, coin = str(order["oid"]), canonical_coin(order["coin"])
+            cloid = order.get("cloid")
+            client_id = self.client_ids.get(cloid, cloid) if cloid else None
+            if status == "open":
+                live = self._live.setdefault(oid, _Live(float(order["sz"]), client_id, announced=False))
+                if live.announced:
+                    continue
+                live.announced = True
+                request = self._requests.get(cloid) if cloid else None
+                self._emit(OrderAccepted(
+                    oid, coin, side_of(order["side"]), float(order["sz"]), float(order["limitPx"]),
+                    request.tif if request else tif_of(order.get("tif")),
+                    request.reduce_only if request else bool(order.get("reduceOnly", False)), client_id, now))
+            elif status == "filled":
+                self._live.pop(oid, None)
+            elif is_cancelled(status):
+                self._live.pop(oid, None)
+                self._emit(OrderCancelled(oid, coin, status, now, client_id))
+            elif is_rejected(status):
+                self._live.pop(oid, None)
+                self._emit(OrderRejected(oid, client_id, coin, status, f"order {status}", now))
+
+    def _user_fills(self, data: dict[str, Any]) -> None:
+        now = self.clock.now()
+        for fill in data.get("fills") or []:
+            if fill["time"] < self.fills_since_ms or not self._remember(fill):
+                continue
+            liquidated = liquidation_of(fill, self.account, now)
+            if liquidated is not None:
+                self._emit(liquidated)
+                continue
+            oid = str(fill["oid"])
+            live = self._live.get(oid)
+            remaining = 0.0
+            if live is not None:
+                live.remaining = max(0.0, live.remaining - float(fill["sz"]))
+                remaining = live.remaining
+                if remaining == 0:
+                    del self._live[oid]
+            cloid = fill.get("cloid")
+            client_id = self.client_ids.get(cloid, cloid) if cloid else (live.client_id if live else None)
+            self._emit(parse_fill(fill, now, client_id, remaining))
+
+    def _remember(self, fill: dict[str, Any]) -> bool:
+        """False when this fill was seen before (the snapshot after a reconnect repeats them)."""
+        key = fill.get("tid") or (fill.get("hash"), fill["oid"], fill["time"], fill["sz"], fill["px"])
+        if key in self._fills_seen:
+            return False
+        self._fills_seen.add(key)
+        self._fills_order.append(key)
+        if len(self._fills_order) > FILLS_REMEMBERED:
+            self._fills_seen.discard(self._fills_order.popleft())
+        return True
+
+    def _user_events(self, data: dict[str, Any]) -> None:
+        if "funding" in data:
+            self._emit(parse_funding(data["funding"], self.clock.now()))
