@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("perpguard.service")
 
+ORDER_EVENTS = frozenset({EventKind.ORDER_SENT, EventKind.ORDER_REJECTED, EventKind.REDUCE_FILLED, EventKind.REDUCE_FAILED})
 STATE_EVENTS = frozenset({EventKind.STATE_CHANGED, EventKind.BREAKER_TRIPPED, EventKind.PANIC_STARTED, EventKind.PANIC_DONE})
 
 
@@ -85,13 +86,31 @@ class EngineService:
 
     def _on_event(self, event: EngineEvent) -> None:
         """Runs inside `emit`, before the engine goes on: the chain and the trading state are
-        on disk before any caller hears about the change."""
-        if self.store is None:
+        on disk before any caller hears about the change; every order sent and every fill is
+        recorded, with an equity point at each fill."""
+        store = self.store
+        if store is None:
             return
         if event.kind in STATE_EVENTS:
             self.save_trading(event)  # the state and the event that says why, in one transaction
         else:
-            self.store.append_event(event)
+            store.append_event(event)
+        data = event.data
+        if event.kind in ORDER_EVENTS and "side" in data:  # an order that reached the venue (or was refused there)
+            store.record_order(at=event.at, coin=data["coin"], side=data["side"], size=data["size"], status=data["status"],
+                               px=data["px"], oid=data["oid"], client_id=data["client_id"],
+                               reduce_only=data["reduce_only"], error=data["error"])
+        elif event.kind is EventKind.ORDER_FILLED:
+            store.record_fill(at=event.at, oid=data["oid"], coin=data["coin"], side=data["side"], size=data["size"],
+                              px=data["px"], fee=data["fee"], realized_pnl=data["realized_pnl"],
+                              client_id=data["client_id"])
+            self.record_equity()
+
+    def record_equity(self) -> None:
+        """An equity point (the node asks for one at least once a minute; every fill adds one)."""
+        book = self.engine.book
+        if self.store is not None and book.equity is not None:
+            self.store.record_equity(self.engine.clock.now(), book.equity, book.margin_buffer)
 
     def save_trading(self, event: EngineEvent | None = None) -> None:
         trading = self.engine.trading

@@ -21,7 +21,7 @@ from engine.domain.clock import Clock, SystemClock
 from engine.config import Config, ConfigError
 from engine.venues.connector import Connector
 from engine.gateway import GatewayServer, create_app, gateway_server
-from engine.live.periodic import periodic
+from engine.live.periodic import equity_points, periodic
 from engine.live.notify import Notifier
 from engine.venues.paper.exchange import PaperExchange
 from engine.venues.paper.feed import paper_feed
@@ -92,9 +92,11 @@ class Service:
 
     async def start(self) -> None:
         await self.engine.start()
+        self.service.record_equity()  # the series starts with the reconciled account
         self._server_task = await self.server.start()
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(periodic(self.engine, self.stop_event)))
+        self.tasks.append(loop.create_task(equity_points(self.service.record_equity, self.stop_event)))
         connector = self.engine.connector
         if isinstance(connector, PaperExchange):
             ticks = self._marks({c: connector.ledger.marks[c] for c in START_PRICES}, self.engine.clock.now())

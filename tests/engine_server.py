@@ -20,7 +20,7 @@ class EngineThread:
         config_file.write_text("")
         self.config = load_config(str(config_file), **{"engine.db": db_url or f"sqlite:///{tmp / 'pg.db'}",
                                                        "engine.listen": "127.0.0.1:0",
-                                                       "engine.risk.policies": str(policies) if policies else None,
+                                                       "engine.policies": str(policies) if policies else None,
                                                        **overrides})
         self.loop = asyncio.new_event_loop()
         self.service: Service | None = None

@@ -119,7 +119,7 @@ async def test_reduce_only_larger_than_the_position_is_clamped():
 async def test_stale_marks_deny_new_risk_but_let_exits_through():
     engine, paper, clock = await make_engine()
     await engine.submit(OrderIntent(market="ETH", side="buy", size=2))
-    paper.freeze_marks = True
+    paper.faults.freeze_marks = True
     clock.advance(30)
     paper.poll()
     await engine.tick()
@@ -135,7 +135,7 @@ async def test_derisk_acts_only_on_fresh_data():
     from engine.venues.connector import OrderRequest
     await paper.place(OrderRequest("BTC", "buy", "20", "50500", "Ioc"))
     await engine.resync()
-    paper.freeze_marks = True
+    paper.faults.freeze_marks = True
     clock.advance(60)
     engine.book.set_mark("BTC", 46_000.0, clock.now() - 60)  # an old mark with the buffer near 39%
     engine.protection.after_update(clock.now())
@@ -207,13 +207,13 @@ async def test_a_feed_the_venue_calls_stale_denies_new_risk_at_once_until_restor
     engine, paper, clock = await make_engine(stale_after=3.0)
     await move(engine, paper, clock, "BTC", 50_000.0)
     assert (await engine.submit(OrderIntent(market="BTC", side="buy", notional_usd=500))).status is SubmitStatus.SENT
-    paper.freeze_marks = True
+    paper.faults.freeze_marks = True
     clock.advance(4.0)  # past the venue's 3 s, well inside STALE_DATA's 10 s
     paper.poll()
     entry = await engine.submit(OrderIntent(market="ETH", side="buy", notional_usd=500))
     assert entry.status is SubmitStatus.DENIED and entry.decision.error_body()["error"]["code"] == "DATA_UNAVAILABLE"
     exit_ = await engine.submit(OrderIntent(market="BTC", side="sell", notional_usd=200, reduce_only=True))
     assert exit_.status is SubmitStatus.SENT
-    paper.freeze_marks = False
+    paper.faults.freeze_marks = False
     await move(engine, paper, clock, "ETH", 3_000.0)
     assert (await engine.submit(OrderIntent(market="ETH", side="buy", notional_usd=500))).status is SubmitStatus.SENT

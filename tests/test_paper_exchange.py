@@ -320,7 +320,7 @@ async def test_cancel_and_cancel_all():
 
 async def test_frozen_marks_go_stale_then_recover():
     ex, clock, events = venue(stale_after=10.0)
-    ex.freeze_marks = True
+    ex.faults.freeze_marks = True
     assert ex.set_mark("BTC", 40_000) is False
     clock.advance(9)
     ex.poll()
@@ -332,7 +332,7 @@ async def test_frozen_marks_go_stale_then_recover():
     snap = await ex.snapshot()
     assert snap.marks["BTC"] == 50_000 and snap.mark_times["BTC"] == T0  # old, and says so
 
-    ex.freeze_marks = False
+    ex.faults.freeze_marks = False
     ex.set_mark("BTC", 40_000)
     assert isinstance(events[-2], FeedRestored) and events[-1] == MarkUpdated("BTC", 40_000, T0 + 10)
 
@@ -341,18 +341,18 @@ async def test_dropped_feed_delivers_nothing_but_the_venue_keeps_trading():
     ex, clock, events = venue(equity=10_000.0)
     await ex.place(order("buy", "3", "51000"))
     events.clear()
-    ex.drop_feed = True
+    ex.faults.drop_feed = True
     ex.set_mark("BTC", 45_000)  # liquidated while the engine is blind
     assert events == []
     assert ex.position_size("BTC") == 0
-    ex.drop_feed = False
+    ex.faults.drop_feed = False
     assert events == [FeedRestored(T0, events_lost=True)]
     assert (await ex.snapshot()).positions == ()  # reconciling shows the truth
 
 
 async def test_reject_next_rejects_exactly_n_orders():
     ex, clock, events = venue()
-    ex.reject_next(2, "Venue busy, try again.")
+    ex.faults.reject_next(2, "Venue busy, try again.")
     first = await ex.place(order("buy", "0.1", "51000"))
     second = await ex.place(order("buy", "0.1", "51000"))
     third = await ex.place(order("buy", "0.1", "51000"))
@@ -363,7 +363,7 @@ async def test_reject_next_rejects_exactly_n_orders():
 
 async def test_delayed_order_lands_later_at_the_price_of_that_moment():
     ex, clock, events = venue(slippage=0.0)
-    ex.delay_orders(2.0)
+    ex.faults.delay_orders(2.0)
     ack = await ex.place(order("buy", "1", "52000"))
     assert ack.status == "pending"
     clock.advance(1)
@@ -377,7 +377,7 @@ async def test_delayed_order_lands_later_at_the_price_of_that_moment():
 
 async def test_delayed_order_can_be_cancelled_before_it_lands():
     ex, clock, events = venue()
-    ex.delay_orders(5.0)
+    ex.faults.delay_orders(5.0)
     ack = await ex.place(order("buy", "1", "52000"))
     assert (await ex.cancel("BTC", ack.oid)).cancelled
     clock.advance(10)

@@ -199,15 +199,16 @@ class Engine:
         return result
 
     async def _forward(self, decision: Decision) -> SubmitResult:
-        ack, error = await self.executor.place_decision(decision, self.trading.state)
+        placed = await self.executor.place_decision(decision, self.trading.state)
+        ack, error = placed.ack, placed.error
         if error is not None:
             self.events.emit(EventKind.ORDER_REJECTED, f"REJECTED {decision.intent.side} {decision.coin}: {error}",
-                             market=decision.coin)
+                             **{"market": decision.coin, **placed.order_fields()})
             return SubmitResult(SubmitStatus.REJECTED, decision, ack=ack, error=error)
         self.gate.note_forwarded(decision)
         self.events.emit(EventKind.ORDER_SENT, f"{decision.intent.side} {decision.coin} {ack.status}, filled "
                          f"{ack.filled_size:g}{' (reducing)' if decision.reducing else ''}",
-                         market=decision.coin, status=ack.status)
+                         market=decision.coin, **placed.order_fields())
         self._resync_wanted = True
         await self.settle()
         return SubmitResult(SubmitStatus.SENT, decision, ack=ack)

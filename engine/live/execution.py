@@ -9,6 +9,7 @@ import asyncio
 import enum
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 from decimal import ROUND_DOWN
 
 from engine.venues import connector as venue
@@ -20,6 +21,7 @@ from engine.domain.model import Decision, TradingState
 from engine.live.pending import PendingAction
 
 LIFECYCLE_TIMEOUT = 10.0  # seconds to wait for a pending order's outcome
+ORDER_LIFECYCLE = (venue.OrderAccepted, venue.OrderFilled, venue.OrderCancelled, venue.OrderRejected)
 
 
 class SubmitStatus(enum.Enum):
@@ -39,6 +41,25 @@ class SubmitResult:
     ack: venue.OrderAck | None = None
     pending: PendingAction | None = None
     error: str | None = None
+
+
+class Placed(NamedTuple):
+    """An order handed to the venue (`request`, None if it could not be built), the venue's
+    answer (`ack`, None if it never got there) and, if it was not taken, why (`error`)."""
+
+    request: venue.OrderRequest | None
+    ack: venue.OrderAck | None
+    error: str | None
+
+    def order_fields(self) -> dict:
+        """The order as the event log and the store record it: size base units, px USD."""
+        request, ack = self.request, self.ack
+        if request is None:
+            return {}
+        return {"coin": request.coin, "side": request.side, "size": float(request.size), "px": float(request.limit_px),
+                "tif": request.tif, "reduce_only": request.reduce_only, "client_id": request.client_id,
+                "oid": ack.oid if ack else None, "status": ack.status if ack else "rejected",
+                "filled": ack.filled_size if ack else 0.0, "error": self.error}
 
 
 class Executor:
@@ -65,22 +86,24 @@ class Executor:
         client_id = intent.client_id or f"pg-{uuid.uuid4().hex[:20]}"
         return venue.OrderRequest(decision.coin, intent.side, size, px, tif, reduce_only, client_id), None
 
-    async def place_decision(self, decision: Decision, state: TradingState) -> tuple[venue.OrderAck | None, str | None]:
+    async def place_decision(self, decision: Decision, state: TradingState) -> Placed:
+        """Send an allowed decision. `error` says why it was not sent or the venue refused it."""
         request, problem = self.request_for(decision, state)
         if request is None:
-            return None, problem
+            return Placed(None, None, problem)
         if decision.intent.leverage is not None and not decision.reducing:
             try:
                 await self.connector.set_leverage(decision.coin, int(decision.intent.leverage))
             except venue.ConnectorError as exc:
-                return None, f"leverage refused: {exc.message}"
+                return Placed(request, None, f"leverage refused: {exc.message}")
         ack = await self.settled(await self.connector.place(request), request)
-        return ack, (ack.error or ack.code or "rejected") if not ack.ok else None
+        return Placed(request, ack, (ack.error or ack.code or "rejected") if not ack.ok else None)
 
-    async def place_reduce(self, order: ReduceOrder) -> venue.OrderAck:
+    async def place_reduce(self, order: ReduceOrder) -> Placed:
         request = venue.OrderRequest(order.coin, order.side, order.size, order.limit_px, "Ioc", True,
                                      f"pg-derisk-{uuid.uuid4().hex[:14]}")
-        return await self.settled(await self.connector.place(request), request)
+        ack = await self.settled(await self.connector.place(request), request)
+        return Placed(request, ack, (ack.error or ack.code or "rejected") if not ack.ok else None)
 
     async def settled(self, ack: venue.OrderAck, request: venue.OrderRequest) -> venue.OrderAck:
         """The order's outcome: the ack itself, or (for `pending`) the events that end it."""
@@ -90,8 +113,9 @@ class Executor:
         filled = {"size": 0.0}
 
         def watch(event: venue.VenueEvent) -> None:
-            same = getattr(event, "client_id", None) == request.client_id or (ack.oid and getattr(event, "oid", None) == ack.oid)
-            if not same or done.done():
+            if done.done() or not isinstance(event, ORDER_LIFECYCLE):
+                return
+            if event.client_id != request.client_id and not (ack.oid and event.oid == ack.oid):
                 return
             if isinstance(event, venue.OrderAccepted) and request.tif != "Ioc":
                 done.set_result(venue.OrderAck(event.oid, request.client_id, "resting", remaining=event.size))

@@ -3,6 +3,7 @@
 - `periodic`: every `tick_seconds`, `engine.tick()` (due DELAY orders, expired approvals, timed
   lifts, account refresh); arms the venue's dead-man switch (`scheduleCancel` now + 60 s) and
   re-arms it every 20 s, so resting orders die if the engine does; disarms it on a clean stop.
+- `equity_points`: an equity point for the store every minute (the facade adds one per fill).
 - `run_paper`: the engine on the paper venue with its feed (`engine.venues.paper.feed`) and
   the periodic work, until stopped.
 """
@@ -15,7 +16,8 @@ import time
 from typing import Iterable
 
 from engine.venues.paper.exchange import PaperExchange
-from engine.venues.paper.feed import paper_feed, wait_or_stop
+from engine.domain.clock import wait_or_stop
+from engine.venues.paper.feed import paper_feed
 from engine.venues.paper.prices import MarkTick
 from engine.domain.events import EventKind
 from engine.live.engine import Engine
@@ -25,6 +27,7 @@ log = logging.getLogger("perpguard.live")
 TICK_SECONDS = 1.0
 DEAD_MAN_SECONDS = 60.0
 DEAD_MAN_REARM_SECONDS = 20.0
+EQUITY_SECONDS = 60.0
 
 
 async def periodic(engine: Engine, stop: asyncio.Event, tick_seconds: float = TICK_SECONDS) -> None:
@@ -45,6 +48,15 @@ async def periodic(engine: Engine, stop: asyncio.Event, tick_seconds: float = TI
                     log.exception("re-arming the dead-man switch failed")
     finally:
         await engine.connector.arm_dead_man(None)  # a clean stop leaves resting orders alone
+
+
+async def equity_points(record, stop: asyncio.Event, seconds: float = EQUITY_SECONDS) -> None:
+    """`record()` an equity point every `seconds` (one a minute by default) until `stop`."""
+    while not await wait_or_stop(stop, seconds):
+        try:
+            record()
+        except Exception:  # a store hiccup must not end the series; the next minute tries again
+            log.exception("recording an equity point failed")
 
 
 async def run_paper(engine: Engine, paper: PaperExchange, source: Iterable[MarkTick], stop: asyncio.Event,

@@ -164,12 +164,13 @@ class Protection:
             self.after_update(self.clock.now())
 
     async def _send_reduce(self, order: ReduceOrder, purpose: str) -> venue.OrderAck:
-        ack = await self.executor.place_reduce(order)
+        placed = await self.executor.place_reduce(order)
+        ack = placed.ack
         filled = ack.filled_size
         kind = EventKind.REDUCE_FILLED if filled > 0 else EventKind.REDUCE_FAILED
         self.events.emit(kind, f"{purpose}: {order.side} {order.coin} {ack.status}, filled {filled:g} of {order.size}"
-                  + (f" ({ack.error})" if ack.error else ""),
-                  coin=order.coin, status=ack.status, filled=filled, asked=float(order.size), purpose=purpose)
+                         + (f" ({ack.error})" if ack.error else ""),
+                         **placed.order_fields(), asked=float(order.size), purpose=purpose)
         await self._resync()
         return ack
 

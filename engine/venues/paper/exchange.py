@@ -35,7 +35,7 @@ from engine.venues.connector import (
 from engine.domain.increments import round_size
 from engine.domain.model import Account, MarginMode, MarketInfo, OpenOrder, Position
 from engine.venues.paper.ledger import DEFAULT_LEVERAGE, Ledger
-from engine.venues.paper.faults import FaultSwitches
+from engine.venues.paper.faults import Faults
 from engine.venues.paper.funding import HourlyFunding
 from engine.venues.paper.rules import OrderCheck, check_order_request
 
@@ -61,7 +61,7 @@ class _InFlight:
     request: OrderRequest
 
 
-class PaperExchange(FaultSwitches):
+class PaperExchange:
     """See the module docstring. Prices USD, sizes base units, fees fractions of notional."""
 
     def __init__(self, markets: dict[str, MarketInfo], equity: float = 100_000.0, clock: Clock | None = None, *,
@@ -93,14 +93,7 @@ class PaperExchange(FaultSwitches):
         # Bumped by every change other than a mark (fills, cancels, funding, liquidation, leverage):
         # the engine skips re-reading an account that has not changed since its last read.
         self.revision = 0
-        # fault injection
-        self.freeze_marks = False
-        self._drop_feed = False
-        self.dropped_events = 0  # events lost to `drop_feed`, all time
-        self._dropped_before = 0
-        self._rejects_left = 0
-        self._reject = ("Injected", "")
-        self._order_delay = 0.0
+        self.faults = Faults(self._feed_back)
 
     @property
     def dead_man_deadline(self) -> float | None:
@@ -120,7 +113,7 @@ class PaperExchange(FaultSwitches):
         if not (px > 0 and math.isfinite(px)):
             raise ValueError(f"mark must be a positive number, not {px!r}")
         self.poll()
-        if self.freeze_marks:
+        if self.faults.freeze_marks:
             return False
         now = self.clock.now()
         self.ledger.marks[coin] = float(px)
@@ -138,7 +131,7 @@ class PaperExchange(FaultSwitches):
         in-flight order, no dead-man deadline, no funding payment, no fault switch on. The replay's
         fast path skips marks only inside this window."""
         now = self.clock.now()
-        if self._resting or self._in_flight or self.freeze_marks or self._drop_feed:
+        if self._resting or self._in_flight or self.faults.freeze_marks or self.faults.drop_feed:
             return now
         until = float("inf")
         if any(self.funding.capped_rates().values()):
@@ -169,7 +162,7 @@ class PaperExchange(FaultSwitches):
         self._apply_funding(now)
         if not self._stale and now - self._last_mark_at >= self.stale_after:
             self._stale = True
-            reason = "marks frozen" if self.freeze_marks else "no marks"
+            reason = "marks frozen" if self.faults.freeze_marks else "no marks"
             self._emit(FeedStale(self._last_mark_at, now, reason))
 
     # ---- Connector -----------------------------------------------------------------------
@@ -213,8 +206,8 @@ class PaperExchange(FaultSwitches):
         self.poll()
         oid = str(self._next_oid)
         self._next_oid += 1
-        if self._order_delay > 0:
-            self._in_flight.append(_InFlight(self.clock.now() + self._order_delay, oid, order))
+        if self.faults.order_delay > 0:
+            self._in_flight.append(_InFlight(self.clock.now() + self.faults.order_delay, oid, order))
             self._in_flight.sort(key=lambda f: f.due)
             return OrderAck(oid, order.client_id, "pending", remaining=float(order.size))
         return self._execute(oid, order)
@@ -275,11 +268,16 @@ class PaperExchange(FaultSwitches):
 
     # ---- internals -----------------------------------------------------------------------
 
+    def _feed_back(self, events_lost: bool) -> None:
+        """A dropped feed is back (`faults.drop_feed = False`): say so, and whether events were lost."""
+        self._stale = False
+        self._emit(FeedRestored(self.clock.now(), events_lost=events_lost))
+
     def _emit(self, event: VenueEvent) -> None:
         if type(event) is not MarkUpdated:
             self.revision += 1
-        if self._drop_feed:
-            self.dropped_events += 1
+        if self.faults.drop_feed:
+            self.faults.dropped_events += 1
             return
         for handler in list(self._handlers):
             handler(event)
@@ -324,9 +322,9 @@ class PaperExchange(FaultSwitches):
         info = self.markets.get(order.coin)
         if info is None:
             return OrderCheck.refused("UnknownAsset", f"Unknown asset {order.coin}.")
-        if self._rejects_left > 0:
-            self._rejects_left -= 1
-            return OrderCheck.refused(*self._reject)
+        rejection = self.faults.take_rejection()
+        if rejection is not None:
+            return OrderCheck.refused(*rejection)
         if order.client_id is not None and order.client_id in self._client_ids:
             return OrderCheck.refused("DuplicateCloid", f"Order with client_id {order.client_id} was already placed "
                                                         f"(oid {self._client_ids[order.client_id]}).")

@@ -1,5 +1,5 @@
 """Fault injection for the paper exchange (all off by default), so tests and demos can make
-the venue misbehave the ways real ones do.
+the venue misbehave the ways real ones do. A part of the exchange: `paper.faults`.
 
 - `freeze_marks = True`: the venue's mark stops moving (`set_mark` is ignored); after
   `stale_after` seconds without a mark, `poll()` emits `FeedStale`; the next mark once unfrozen
@@ -15,11 +15,22 @@ the venue misbehave the ways real ones do.
 
 from __future__ import annotations
 
-from engine.venues.connector import FeedRestored
+from typing import Callable
 
 
-class FaultSwitches:
-    """Mixed into `PaperExchange`; the attributes are set up by its constructor."""
+class Faults:
+    """The switches the exchange reads. `feed_back(events_lost)` is the exchange's: it is called
+    when a dropped feed comes back."""
+
+    def __init__(self, feed_back: Callable[[bool], None]) -> None:
+        self._feed_back = feed_back
+        self.freeze_marks = False
+        self._drop_feed = False
+        self.dropped_events = 0  # events lost to `drop_feed`, all time
+        self._dropped_before = 0
+        self._rejects_left = 0
+        self._reject = ("Injected", "")
+        self.order_delay = 0.0  # seconds between `place` and the venue processing the order
 
     @property
     def drop_feed(self) -> bool:
@@ -31,14 +42,20 @@ class FaultSwitches:
         if value and not was:
             self._dropped_before = self.dropped_events
         if was and not value:
-            self._stale = False
-            self._emit(FeedRestored(self.clock.now(), events_lost=self.dropped_events > self._dropped_before))
+            self._feed_back(self.dropped_events > self._dropped_before)
 
     def reject_next(self, n: int = 1, reason: str = "Order rejected by the venue (paper fault injection).",
                     code: str = "Injected") -> None:
         """The next `n` orders the venue processes are rejected with `reason`."""
         self._rejects_left, self._reject = n, (code, reason)
 
+    def take_rejection(self) -> tuple[str, str] | None:
+        """(code, reason) if the order being processed is to be rejected (one of `reject_next`)."""
+        if self._rejects_left <= 0:
+            return None
+        self._rejects_left -= 1
+        return self._reject
+
     def delay_orders(self, seconds: float) -> None:
         """Orders placed from now on reach the venue `seconds` later (0 = at once)."""
-        self._order_delay = max(0.0, float(seconds))
+        self.order_delay = max(0.0, float(seconds))

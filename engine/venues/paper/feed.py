@@ -9,17 +9,9 @@ import itertools
 import time
 from typing import Iterable
 
+from engine.domain.clock import wait_or_stop
 from engine.venues.paper.exchange import PaperExchange
 from engine.venues.paper.prices import MarkTick
-
-
-async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`; True if `stop` was set meanwhile."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds))
-        return True
-    except asyncio.TimeoutError:
-        return False
 
 
 async def paper_feed(paper: PaperExchange, source: Iterable[MarkTick], stop: asyncio.Event, speed: float = 1.0) -> None:
