@@ -4,7 +4,9 @@ attach` (a console for an engine running on its own). Everything else is the eng
 (`engine.cli.main`), which never imports the console or textual, so `--engine-only` stays headless.
 
 In the console modes the log goes to `$XDG_STATE_HOME/perpguard/perpguard.log`: the terminal
-belongs to the console.
+belongs to the console. Like every mode, they refuse the global options they would not use
+(`--demo` its `--db` and `--config`, `attach` the engine's `--db`, `--listen`, `--allow-remote`):
+exit 2, the message naming the option and why.
 """
 
 from __future__ import annotations
@@ -64,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine_only or args.command not in CONSOLE_COMMANDS:
         return cli.main(argv)
     try:
+        engine_commands.refuse_ignored_options(args)
         config = engine_commands.config_from(args)
     except ConfigError as exc:
-        print(f"perpguard: error: {exc}", file=sys.stderr)
+        print(f"{engine_commands.mode_name(args)}: error: {exc}", file=sys.stderr)
         return cli.EXIT_BAD_INPUT
     log_path = _log_to_file()
     try:

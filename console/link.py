@@ -8,7 +8,8 @@ Two ways through it, the same console on both:
 
 The console pulls: `latest_state()` and `drain_events()` are cheap and never wait, so the UI
 reads them on its own timer whatever the feed rate (a burst of marks or events collapses into
-one redraw). Commands are coroutines; a refusal raises `LinkError` with the gateway's code.
+one redraw). Commands are coroutines; a refusal raises `engine.api.errors.ApiError` with the
+gateway's code, the same class whichever way the link goes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from engine.api.errors import ApiError
+
 if TYPE_CHECKING:
     from engine.api.state import EngineState
     from engine.domain.events import EngineEvent
@@ -26,18 +29,12 @@ if TYPE_CHECKING:
 EVENT_BACKLOG = 200  # events kept for the console between two reads, and shown on connect
 
 
-class LinkError(Exception):
-    """A refusal or a failure, with the gateway's error code (`UNAUTHORIZED`, `NOT_FOUND`,
-    `LINK_DOWN`, ...) and a message a trader can act on. `status` is the HTTP status (0 when
-    the engine could not be reached at all)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-    @property
-    def unauthorized(self) -> bool:
-        return self.status == 401 or self.code == "UNAUTHORIZED"
+# A refusal or a failure through either link is the wire contract's one error, `ApiError`: the
+# gateway's status and code (`UNAUTHORIZED`, `NOT_FOUND`, ...; status 0 and `LINK_DOWN` when the
+# engine could not be reached), a message a trader can act on, and `unauthorized`.
+# console/outcomes.py and console/screens/policies.py still name it `LinkError`; that name goes
+# once they import ApiError.
+LinkError = ApiError
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +148,7 @@ class InProcessLink:
 
 
 async def _service_call(method, *args) -> dict:
-    """Call a service method (sync or async); ServiceError becomes LinkError."""
-    from engine.facade import ServiceError
-
-    try:
-        answer = method(*args)
-        return await answer if inspect.isawaitable(answer) else answer
-    except ServiceError as exc:
-        raise LinkError(exc.status, exc.code, exc.message) from None
-
+    """Call a service method, sync or async. Its refusals are already the one `ApiError` the
+    remote link raises too, so they pass through as they are."""
+    answer = method(*args)
+    return await answer if inspect.isawaitable(answer) else answer

@@ -1,12 +1,17 @@
-"""`RemoteLink`: the console attached to a running engine through its gateway (SPEC section 9).
+"""`RemoteLink`: the console attached to a running engine through its gateway (SPEC section 9),
+over the one gateway client (`engine.api.client.AsyncClient`).
 
 - `WS /v1/stream` feeds the console: `{"type": "snapshot", "state": {...}}` on connect and about
-  once a second, `{"type": "event", "event": {...}}` as things happen. It reconnects by itself
-  with backoff and jitter; meanwhile `status()` says the picture is old.
+  once a second, `{"type": "event", "event": {...}}` as things happen. Each snapshot is read into
+  a frozen `EngineState`; one that does not parse is logged and skipped (the previous picture
+  stays). The stream reconnects by itself with backoff and jitter; meanwhile `status()` says the
+  picture is old.
 - Commands are HTTP calls: `POST /v1/pending/{id}/approve` and `POST /v1/resume` carry
   `X-Master-Password`; cancel and kill need the token's scopes only.
 - Auth: `Authorization: Bearer <token>` when a token is given; the master password, once the
-  trader typed one that worked, also authenticates the stream.
+  trader typed one that worked, also authenticates the stream and the reads.
+- Every refusal or failure is the client's `ApiError` (status 0, `LINK_DOWN` when the engine
+  cannot be reached).
 
 Nothing here blocks the event loop: httpx's async client and the websockets client only.
 """
@@ -14,25 +19,23 @@ Nothing here blocks the event loop: httpx's async client and the websockets clie
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
 from collections import deque
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import httpx
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from pydantic import ValidationError
 
-from console.link import EVENT_BACKLOG, LinkError, LinkStatus
+from console.link import EVENT_BACKLOG, LinkStatus
+from engine.api.client import DEFAULT_URL, AsyncClient, gateway_url
+from engine.api.errors import LINK_DOWN, ApiError
+from engine.api.state import EngineState
 
 log = logging.getLogger("perpguard.console.remote")
 
-DEFAULT_URL = "http://127.0.0.1:8710"
 STALE_AFTER_SECONDS = 5.0  # no snapshot for this long: the picture on screen is old
-BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
-KILL_TIMEOUT_SECONDS = 120.0  # a panic exit takes as long as the venue needs to fill the exits
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0  # seconds between stream reconnects, doubling
 
 
 class RemoteLink:
@@ -40,31 +43,28 @@ class RemoteLink:
     remembers_password = True
 
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None, *, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"gateway URL must be http(s)://host:port, not {url!r}")
-        self.ws_url = urlunsplit(("wss" if parts.scheme == "https" else "ws", parts.netloc,
-                                  parts.path + "/v1/stream", "", ""))
-        self.description = f"attached to {parts.netloc}"
+        """`url` is the gateway (http(s)://host:port; ValueError otherwise); `timeout` is seconds
+        per request and per stream connect (a kill waits as long as a panic exit needs)."""
+        self.url = gateway_url(url)
+        self.description = f"attached to {urlsplit(self.url).netloc}"
         self.token = token
         self.timeout = timeout
         self._password: str | None = None
-        self._state: dict | None = None
+        self._state: EngineState | None = None
         self._received_at: float | None = None  # monotonic time of the last snapshot
         self._events: deque[dict] = deque(maxlen=EVENT_BACKLOG)
         self._connected = False
         self._problem = "connecting"
         self._unauthorized = False
         self._wake = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        self._client: AsyncClient | None = None
         self._stream_task: asyncio.Task | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
         if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.url, timeout=self.timeout)
+            self._client = AsyncClient(self.url, token=self.token, timeout=self.timeout)
             self._stream_task = asyncio.get_running_loop().create_task(self._stream())
 
     async def close(self) -> None:
@@ -87,14 +87,11 @@ class RemoteLink:
         """The gateway refused the stream, and no password was given yet."""
         return self._unauthorized
 
-    def _headers(self, password: str | None = None) -> dict[str, str]:
-        headers = {}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        password = password or self._password
-        if password:
-            headers["X-Master-Password"] = password
-        return headers
+    @property
+    def _gateway(self) -> AsyncClient:
+        if self._client is None:
+            raise ApiError(0, LINK_DOWN, "the console is not connected")
+        return self._client
 
     # ---- the stream ----------------------------------------------------------------------
 
@@ -102,22 +99,19 @@ class RemoteLink:
         delay = BACKOFF_FIRST
         while True:
             try:
-                async with connect(self.ws_url, additional_headers=self._headers(), open_timeout=self.timeout,
-                                   ping_interval=20, ping_timeout=20, max_size=2 ** 24) as ws:
-                    self._connected, self._unauthorized, self._problem = True, False, ""
-                    delay = BACKOFF_FIRST
-                    async for raw in ws:
-                        self._on_message(raw)
+                async for message in self._gateway.stream(master_password=self._password):
+                    if not self._connected:  # the gateway sends a snapshot as soon as it accepts
+                        self._connected, self._unauthorized, self._problem = True, False, ""
+                        delay = BACKOFF_FIRST
+                    self._on_message(message)
                 self._problem = "the gateway closed the stream"
             except asyncio.CancelledError:
                 raise
-            except InvalidStatus as exc:
-                status = exc.response.status_code
-                self._unauthorized = status in (401, 403)
+            except ApiError as exc:
+                # a refused handshake is 403 whatever the reason (the gateway closes before accepting)
+                self._unauthorized = exc.status in (401, 403)
                 self._problem = ("the gateway wants a token or the master password" if self._unauthorized
-                                 else f"the gateway answered {status}")
-            except (OSError, TimeoutError, ConnectionClosed, WebSocketException) as exc:
-                self._problem = f"cannot reach {urlsplit(self.url).netloc}: {exc.__class__.__name__}"
+                                 else exc.message if exc.code == LINK_DOWN else f"the gateway answered {exc.status}")
             except Exception:  # a malformed frame must not end the console's link for good
                 log.exception("stream failed")
                 self._problem = "stream error; see the log"
@@ -129,18 +123,21 @@ class RemoteLink:
                 pass
             delay = min(BACKOFF_MAX, delay * 2)
 
-    def _on_message(self, raw: str | bytes) -> None:
-        message = json.loads(raw)
-        kind = message.get("type")
+    def _on_message(self, message: object) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
         if kind == "snapshot" and isinstance(message.get("state"), dict):
             self._set_state(message["state"])
         elif kind == "event" and isinstance(message.get("event"), dict):
             self._events.append(message["event"])
         # {"type": "gap"}: events were lost to a slow read; the next snapshot is the truth
 
-    def _set_state(self, state: dict) -> None:
-        self._state = state
-        self._received_at = time.monotonic()
+    def _set_state(self, data: dict) -> None:
+        try:
+            state = EngineState.from_json(data)
+        except ValidationError as exc:  # keep the previous picture; its age shows it is old
+            log.warning("ignored a snapshot that is not an engine state: %s", exc)
+            return
+        self._state, self._received_at = state, time.monotonic()
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -153,7 +150,7 @@ class RemoteLink:
         old = "" if age is None else f" (picture {age:.0f} s old)"
         return LinkStatus(False, f"{self._problem or 'reconnecting'}; retrying{old}")
 
-    def latest_state(self) -> dict | None:
+    def latest_state(self) -> EngineState | None:
         return self._state
 
     def drain_events(self) -> list[dict]:
@@ -163,63 +160,39 @@ class RemoteLink:
 
     # ---- commands ------------------------------------------------------------------------
 
-    async def _call(self, method: str, path: str, password: str | None = None, timeout: float | None = None,
-                    payload: dict | None = None):
-        if self._client is None:
-            raise LinkError(0, "LINK_DOWN", "the console is not connected")
+    async def _done(self, body: object, password: str | None) -> dict:
+        """After a command that worked: keep its password for the session and fetch the new
+        picture now rather than at the next snapshot."""
+        if password and self.remembers_password:
+            self._password = password
         try:
-            response = await self._client.request(method, path, headers=self._headers(password), json=payload,
-                                                  timeout=timeout or self.timeout)
-        except httpx.HTTPError as exc:
-            raise LinkError(0, "LINK_DOWN", f"cannot reach the engine at {self.url}: {exc.__class__.__name__}") from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code >= 400:
-            error = body.get("error") if isinstance(body, dict) else None
-            if isinstance(error, dict):
-                raise LinkError(response.status_code, str(error.get("code", "ERROR")), str(error.get("message", "")))
-            raise LinkError(response.status_code, "ERROR", f"the gateway answered {response.status_code}")
-        return body
-
-    async def _refresh_state(self) -> None:
-        """After a command: fetch the new picture now rather than at the next snapshot."""
-        try:
-            state = await self._call("GET", "/v1/state")
-        except LinkError:
-            return
+            state = await self._gateway.state(master_password=self._password)
+        except ApiError:
+            state = None
         if isinstance(state, dict):
             self._set_state(state)
-
-    async def _admin(self, path: str, password: str | None) -> dict:
-        body = await self._call("POST", path, password)
-        if password and self.remembers_password:
-            self._password = password  # it worked: keep it for the session
-        await self._refresh_state()
         return body if isinstance(body, dict) else {}
 
     async def approve(self, action_id: str, password: str | None = None) -> dict:
-        return await self._admin(f"/v1/pending/{quote(action_id, safe='')}/approve", password)
+        body = await self._gateway.approve(action_id, master_password=password or self._password)
+        return await self._done(body, password)
 
     async def cancel_pending(self, action_id: str, password: str | None = None) -> dict:
         """Needs a token with the trade scope, or the master password."""
-        return await self._admin(f"/v1/pending/{quote(action_id, safe='')}/cancel", password)
+        body = await self._gateway.cancel_pending(action_id, master_password=password or self._password)
+        return await self._done(body, password)
 
     async def kill(self, password: str | None = None) -> dict:
         """Needs a token with the kill scope, or the master password."""
-        body = await self._call("POST", "/v1/kill", password, timeout=KILL_TIMEOUT_SECONDS,
-                                payload={"reason": "kill switch (console)"})
-        if password and self.remembers_password:
-            self._password = password
-        await self._refresh_state()
-        return body if isinstance(body, dict) else {}
+        body = await self._gateway.kill("kill switch (console)", master_password=password or self._password)
+        return await self._done(body, password)
 
     async def resume(self, password: str) -> dict:
-        return await self._admin("/v1/resume", password)
+        body = await self._gateway.resume(master_password=password or self._password)
+        return await self._done(body, password)
 
     async def policies(self) -> list[dict]:
-        body = await self._call("GET", "/v1/policies")
+        body = await self._gateway.policies(master_password=self._password)
         if isinstance(body, dict):  # tolerate {"policies": [...]}
             body = body.get("policies", [])
         return list(body or [])

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from engine.api.client import Client, GatewayError
+from engine.api.client import Client
+from engine.api.errors import ApiError
 from tests.engine_server import MASTER, EngineThread
 from tests.policy_cases import SEED_BODIES
 
@@ -146,7 +147,7 @@ def test_the_python_client_and_the_kill_switch_flatten_everything(engine, admin)
     with Client(engine.url, master_password=MASTER) as pg:
         assert pg.submit({"market": "ETH", "side": "buy", "notional_usd": 800}).sent
     with Client(engine.url, token=killer) as pg:
-        with pytest.raises(GatewayError) as refused:
+        with pytest.raises(ApiError) as refused:
             pg.submit({"market": "ETH", "side": "buy", "notional_usd": 800})
         assert refused.value.code == "FORBIDDEN"
         result = pg.kill("test")

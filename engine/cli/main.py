@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perpguard", description="Pre-trade risk gate and risk console for perpetual-futures bots.")
     sub = parser.add_subparsers(dest="command")
 
-    check = sub.add_parser("check", help="offline dry run: one order against an account snapshot and a policy file")
+    check = sub.add_parser("check", help="offline dry run: one order against an account snapshot and a policy file "
+                                            f"({engine_commands.refuses('offline')})")
     check.add_argument("order", metavar="ORDER_JSON", help="an OrderIntent as inline JSON, or a file holding one")
     check.add_argument("--state", required=True, metavar="FILE", help="Hyperliquid clearinghouseState JSON")
     check.add_argument("--policies", metavar="FILE", help="policy file (JSON list or TOML); default: the default set")
@@ -151,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the Decision as JSON")
     check.set_defaults(func=cmd_check)
 
-    report = sub.add_parser("report", help="offline audit of a clearinghouseState snapshot")
+    report = sub.add_parser("report", help="offline audit of a clearinghouseState snapshot "
+                                              f"({engine_commands.refuses('offline')})")
     report.add_argument("file", metavar="FILE")
     report.add_argument("--policies", metavar="FILE")
     report.add_argument("--marks", metavar="FILE")
@@ -159,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true")
     report.set_defaults(func=cmd_report)
 
-    replay = sub.add_parser("replay", help="stress pass over a candle file through the paper exchange and the engine")
+    replay = sub.add_parser("replay", help="stress pass over a candle file through the paper exchange and the engine "
+                                              f"({engine_commands.refuses('offline')})")
     replay.add_argument("csv", metavar="CSV", help="Binance kline CSV: open_time_ms,open,high,low,close,volume")
     replay.add_argument("--market", required=True)
     replay.add_argument("--side", required=True, choices=["long", "short"])
@@ -169,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(func=cmd_replay)
 
-    policy = sub.add_parser("policy", help="policies: defaults, list, add, rm")
+    policy = sub.add_parser("policy", help="policies: defaults (offline), list, add, rm (thin clients of the gateway)")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     policy_sub.add_parser("defaults", help="print the default policy set").set_defaults(func=cmd_policy)
     engine_commands.add_policy_commands(policy_sub)
@@ -180,18 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.engine_only:
-        func = engine_commands.run_engine_only
-    elif getattr(args, "func", None):
-        func = args.func
-    else:  # the console modes live in console.launcher, which the `perpguard` script runs
-        parser.print_help()
-        return EXIT_BAD_INPUT
     try:
+        engine_commands.refuse_ignored_options(args)  # no mode drops an option silently
+        if args.engine_only:
+            func = engine_commands.run_engine_only
+        elif getattr(args, "func", None):
+            func = args.func
+        else:  # the console modes live in console.launcher, which the `perpguard` script runs
+            parser.print_help()
+            return EXIT_BAD_INPUT
         return func(args)
     except (BadInput, ConfigError) as exc:
-        where = f"perpguard {args.command}" if args.command else "perpguard"
-        print(f"{where}: error: {exc}", file=sys.stderr)
+        print(f"{engine_commands.mode_name(args)}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -31,9 +31,8 @@ import time
 import uuid
 from datetime import datetime
 
-import httpx
-
-from engine.api.client import AsyncClient, GatewayError, Reply
+from engine.api.client import AsyncClient, Reply
+from engine.api.errors import LINK_DOWN, ApiError
 
 log = logging.getLogger("perpguard.demo")
 
@@ -249,7 +248,6 @@ async def run_demo_bot(client: AsyncClient, stop: asyncio.Event, *, pace: float 
     bot = DemoBot(client, stop, pace)
     try:
         await bot.run()
-    except GatewayError as exc:
-        log.error("demo bot stopped: the gateway refused it: %s", exc)
-    except httpx.HTTPError as exc:
-        log.error("demo bot stopped: the gateway is unreachable: %s", exc)
+    except ApiError as exc:
+        why = "the gateway is unreachable" if exc.code == LINK_DOWN else "the gateway refused it"
+        log.error("demo bot stopped: %s: %s", why, exc)

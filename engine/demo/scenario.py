@@ -160,10 +160,10 @@ def _print_event(event: EngineEvent) -> None:
 
 def _summary(service: Service) -> str:
     state = service.service.state()
-    account = state["account"]
-    positions = ", ".join(f"{p['coin']} {p['size']:+g} (${p['notional']:,.0f})" for p in state["positions"]) or "flat"
-    return (f"equity {account['equity']:,.2f} USD, margin buffer {account['margin_buffer']:.3f}, trading "
-            f"{state['trading_state']}, positions: {positions}, pending: {len(state['pending'])}")
+    account = state.account
+    positions = ", ".join(f"{p.coin} {p.size:+g} (${p.notional or 0:,.0f})" for p in state.positions) or "flat"
+    return (f"equity {account.equity or 0:,.2f} USD, margin buffer {account.margin_buffer or 0:.3f}, trading "
+            f"{state.trading_state.value}, positions: {positions}, pending: {len(state.pending)}")
 
 
 async def run_headless(base: Config | None = None, *, speed: float = 1.0, linger: float = 5.0) -> int:

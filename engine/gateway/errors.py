@@ -1,6 +1,7 @@
-"""One error shape for every refusal (SPEC section 9): `{"error": {"code", "message",
-"domain", "retryable", "details"?}}`. Bad input is a 4xx naming the field; bodies are capped in
-size; responses never carry NaN or infinity (JSON has no such numbers: they become null)."""
+"""Every refusal rendered in the one error shape (SPEC section 9, built by `engine.api.errors`):
+`{"error": {"code", "message", "domain", "retryable", "details"?}}`. Bad input is a 4xx naming
+the field; bodies are capped in size; responses never carry NaN or infinity (JSON has no such
+numbers: they become null)."""
 
 from __future__ import annotations
 
@@ -12,33 +13,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.config import ConfigError
 from engine.risk.policies import PolicyError
-from engine.facade import ServiceError
+from engine.api.errors import ApiError, ErrorBody, error_body
 
 log = logging.getLogger("perpguard.gateway")
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-class ErrorDetail(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    code: str
-    message: str
-    domain: str
-    retryable: bool
-    details: dict[str, Any] | None = None
-
-
-class ErrorBody(BaseModel):
-    """The error shape; a denied order also carries its `decision`."""
-
-    model_config = ConfigDict(extra="allow")
-    error: ErrorDetail
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -66,7 +50,7 @@ class SafeJSONResponse(JSONResponse):
 
 
 def error(status: int, code: str, message: str, field: str | None = None) -> SafeJSONResponse:
-    return SafeJSONResponse(ServiceError(status, code, message, field).body(), status_code=status)
+    return SafeJSONResponse(error_body(code, message, field), status_code=status)
 
 
 def _field(loc: tuple) -> str:
@@ -83,10 +67,8 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
         field = _field(tuple(first.get("loc", ("body",))))
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-        body = ServiceError(422, "VALIDATION", f"{field}: {message}", field).body()
-        body["error"]["details"]["errors"] = [{"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg"))}
-                                             for e in errors[:20]]
-        return SafeJSONResponse(body, status_code=422)
+        every = [{"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg"))} for e in errors[:20]]
+        return SafeJSONResponse(error_body("VALIDATION", f"{field}: {message}", field, {"errors": every}), status_code=422)
 
     @app.exception_handler(PolicyError)
     async def _policy(_request: Request, exc: PolicyError) -> SafeJSONResponse:
@@ -96,8 +78,8 @@ def install(app: FastAPI) -> None:
     async def _config(_request: Request, exc: ConfigError) -> SafeJSONResponse:
         return error(422, "VALIDATION", str(exc), exc.field)
 
-    @app.exception_handler(ServiceError)
-    async def _service(_request: Request, exc: ServiceError) -> SafeJSONResponse:
+    @app.exception_handler(ApiError)
+    async def _refused(_request: Request, exc: ApiError) -> SafeJSONResponse:
         return SafeJSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
