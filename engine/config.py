@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_LISTEN = "127.0.0.1:8710"
-STRICT = ConfigDict(extra="forbid")
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)  # TOML has `inf` and `nan` literals: never a setting
 
 
 class ConfigError(ValueError):
@@ -143,6 +144,21 @@ class Config(BaseSettings):
 
 def xdg_config_dir() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "perpguard"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (0600: a config may name a database URL
+    with its password, or the agent key file). A new folder is made 0700, and so is perpguard's
+    own XDG folder if it exists wider; any other folder (`--config ./perpguard.toml`) is left
+    as it is."""
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.resolve() == xdg_config_dir().resolve() and stat.S_IMODE(folder.stat().st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    os.chmod(path, 0o600)  # a file rewritten with --force keeps no wider mode it had
 
 
 def config_path(explicit: str | None) -> Path | None:

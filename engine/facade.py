@@ -20,7 +20,12 @@ from engine.domain.model import OrderIntent
 from engine.live.pending import PendingAction
 from engine.risk.policies import parse_policies, parse_policy
 from engine.live.engine import Engine
+from engine.risk.trading_state import TradingStateMachine
+from engine.store.journal import DURABLE_DEADLINE
+from engine.store.writer import StoreWriter
+from engine.api.errors import ApiError, error_body
 from engine.api.state import EngineState
+from engine.idempotency import Answer, IdempotencyKeys
 from engine.state_view import engine_state
 
 if TYPE_CHECKING:
@@ -33,30 +38,6 @@ ORDER_EVENTS = frozenset({EventKind.ORDER_SENT, EventKind.ORDER_REJECTED, EventK
 STATE_EVENTS = frozenset({EventKind.STATE_CHANGED, EventKind.BREAKER_TRIPPED, EventKind.PANIC_STARTED, EventKind.PANIC_DONE})
 
 
-class Answer(NamedTuple):
-    status: int
-    body: dict
-
-
-class ServiceError(Exception):
-    """A refusal with its HTTP status and the SPEC section 9 error code."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-
-    def body(self) -> dict:
-        error = {"code": self.code, "message": self.message, "domain": _DOMAINS.get(self.code, "REQUEST"),
-                 "retryable": self.code in ("DATA_UNAVAILABLE", "RATE_LIMITED")}
-        if self.field:
-            error["details"] = {"field": self.field}
-        return {"error": error}
-
-
-_DOMAINS = {"UNAUTHORIZED": "AUTH", "FORBIDDEN": "AUTH", "VENUE_REJECTED": "EXCHANGE", "NOT_FOUND": "REQUEST",
-            "VALIDATION": "REQUEST", "CONFLICT": "REQUEST"}
-
-
 def answer_for(result: SubmitResult) -> Answer:
     decision = result.decision.as_dict()
     if result.status is SubmitStatus.DENIED:
@@ -64,8 +45,9 @@ def answer_for(result: SubmitResult) -> Answer:
     if result.status is SubmitStatus.PENDING:
         return Answer(202, {"status": "pending", "pending": result.pending.as_dict(), "decision": decision})
     if result.status is SubmitStatus.REJECTED:
-        return Answer(409, {**ServiceError(409, "VENUE_REJECTED", result.error or "rejected by the venue").body(),
-                            "decision": decision})
+        return Answer(409, {**error_body("VENUE_REJECTED", result.error or "rejected by the venue"), "decision": decision})
+    if result.status is SubmitStatus.UNAVAILABLE:
+        return Answer(503, {**unavailable(result.error or "the store is unavailable").body, "decision": decision})
     body = {"status": result.status.value, "decision": decision}
     if result.ack is not None:
         ack = result.ack
@@ -74,13 +56,33 @@ def answer_for(result: SubmitResult) -> Answer:
     return Answer(200, body)
 
 
+def unavailable(why: str) -> Answer:
+    """503: the store could not journal the order in time; nothing was sent (retry)."""
+    return Answer(503, error_body("STORE_UNAVAILABLE", why))
+
+
 class EngineService:
-    def __init__(self, engine: Engine, store: Store | None = None, guard: MasterGuard | None = None) -> None:
+    def __init__(self, engine: Engine, store: Store | None = None, guard: MasterGuard | None = None,
+                 writer: StoreWriter | None = None) -> None:
+        """`writer` takes the store's writes off the engine loop (the node gives one); without
+        it they are made on the spot (tools and tests)."""
         self.engine = engine
         self.store = store
         self.guard = guard
+        self.writer = writer
         self._saved_trading: tuple | None = None
+        self.keys = IdempotencyKeys(store, self._write)
         engine.events.subscribe(self._on_event)
+
+    def _write(self, fn: Callable, *args, **kwargs) -> None:
+        if self.writer is not None:
+            self.writer.submit(fn, *args, **kwargs)
+        else:
+            fn(*args, **kwargs)
+
+    async def durable(self, deadline: float = DURABLE_DEADLINE) -> bool:
+        """Everything handed to the store so far is committed (within `deadline` seconds)."""
+        return True if self.writer is None else await self.writer.durable(deadline)
 
     # ---- persistence ---------------------------------------------------------------------
 
@@ -94,34 +96,37 @@ class EngineService:
         if event.kind in STATE_EVENTS:
             self.save_trading(event)  # the state and the event that says why, in one transaction
         else:
-            store.append_event(event)
+            self._write(store.append_event, event)
         data = event.data
         if event.kind in ORDER_EVENTS and "side" in data:  # an order that reached the venue (or was refused there)
-            store.record_order(at=event.at, coin=data["coin"], side=data["side"], size=data["size"], status=data["status"],
-                               px=data["px"], oid=data["oid"], client_id=data["client_id"],
-                               reduce_only=data["reduce_only"], error=data["error"])
+            self._write(store.record_order, at=event.at, coin=data["coin"], side=data["side"], size=data["size"],
+                        status=data["status"], px=data["px"], oid=data["oid"], client_id=data["client_id"],
+                        reduce_only=data["reduce_only"], error=data["error"])
         elif event.kind is EventKind.ORDER_FILLED:
-            store.record_fill(at=event.at, oid=data["oid"], coin=data["coin"], side=data["side"], size=data["size"],
-                              px=data["px"], fee=data["fee"], realized_pnl=data["realized_pnl"],
-                              client_id=data["client_id"])
+            self._write(store.record_fill, at=event.at, oid=data["oid"], coin=data["coin"], side=data["side"],
+                        size=data["size"], px=data["px"], fee=data["fee"], realized_pnl=data["realized_pnl"],
+                        client_id=data["client_id"])
             self.record_equity()
 
     def record_equity(self) -> None:
         """An equity point (the node asks for one at least once a minute; every fill adds one)."""
         book = self.engine.book
         if self.store is not None and book.equity is not None:
-            self.store.record_equity(self.engine.clock.now(), book.equity, book.margin_buffer)
+            self._write(self.store.record_equity, self.engine.clock.now(), book.equity, book.margin_buffer)
 
     def save_trading(self, event: EngineEvent | None = None) -> None:
+        """The trading state as it is now (a copy: the write may land later), with the event
+        that moved it, in one transaction."""
         trading = self.engine.trading
         key = (trading.state, tuple(sorted(trading.causes.items())), trading.halt_cause)
         if self.store is None:
             return
         if key != self._saved_trading:
-            self.store.save_trading(trading, event)
+            now = TradingStateMachine(trading.state, dict(trading.causes), trading.halt_cause)
+            self._write(self.store.save_trading, now, event)
             self._saved_trading = key
         elif event is not None:
-            self.store.append_event(event)
+            self._write(self.store.append_event, event)
 
     def subscribe(self, listener: Callable[[EngineEvent], None]) -> Callable[[], None]:
         return self.engine.events.subscribe(listener)
@@ -142,27 +147,24 @@ class EngineService:
 
     # ---- orders --------------------------------------------------------------------------
 
-    async def submit(self, intent: OrderIntent) -> Answer:
-        """The order path with durable idempotency: the same client_id gives the same answer,
-        even across a restart, and at most one venue order."""
-        store, key = self.store, intent.client_id
-        if key and store is not None and not intent.dry_run:
-            previous = store.load_result(key)
-            if previous is not None:
-                return Answer(previous["status"], previous["body"])
+    async def submit(self, intent: OrderIntent, scope: str = "master") -> Answer:
+        """The order path, idempotent per `scope` (the bot token's id, or "master"): the same
+        client_id gives the same final answer, even across a restart, and at most one venue
+        order (engine.idempotency). The decision is journaled before anything is sent, and a
+        held order is durable before it is acknowledged."""
+        return await self.keys.run(scope, intent, self._submit_once)
+
+    async def _submit_once(self, intent: OrderIntent) -> tuple[Answer, bool]:
         result = await self.engine.submit(intent)
-        answer = answer_for(result)
-        if store is not None and not intent.dry_run:
-            store.append_decision({"client_id": key, "outcome": result.status.value, **result.decision.as_dict(),
-                                   "intent": intent.model_dump(mode="json", exclude_none=True)})
-            if key:
-                store.save_result(key, {"status": answer.status, "body": answer.body})
-        return answer
+        if result.status is SubmitStatus.PENDING and not await self.durable():
+            self.engine.cancel_pending(result.pending.id, "the store did not confirm it in time: not held")
+            return unavailable("the store did not confirm the held order in time: it was not held, retry"), False
+        return answer_for(result), result.final
 
     async def cancel_order(self, oid: str) -> dict:
         order = self.engine.book.open_orders.get(oid)
         if order is None:
-            raise ServiceError(404, "NOT_FOUND", f"no open order {oid}", "id")
+            raise ApiError(404, "NOT_FOUND", f"no open order {oid}", "id")
         ack = await self.engine.connector.cancel(order.coin, oid)
         await self.engine.resync()
         return {"oid": oid, "cancelled": ack.ok, "error": ack.error}
@@ -172,37 +174,47 @@ class EngineService:
     def _open(self, action_id: str) -> PendingAction:
         action = self.engine.pending.get(action_id)
         if action is None:
-            raise ServiceError(404, "NOT_FOUND", f"no open pending action {action_id}", "id")
+            raise ApiError(404, "NOT_FOUND", f"no open pending action {action_id}", "id")
         return action
 
     async def approve(self, action_id: str) -> dict:
         self._open(action_id)
         return (await self.engine.approve(action_id)).as_dict()
 
-    def cancel_pending(self, action_id: str) -> dict:
+    async def cancel_pending(self, action_id: str) -> dict:
+        """Cancel a held order; answered once the cancellation is durable."""
         self._open(action_id)
-        return self.engine.cancel_pending(action_id).as_dict()
+        cancelled = self.engine.cancel_pending(action_id).as_dict()
+        if not await self.durable():
+            raise ApiError(503, "STORE_UNAVAILABLE", "the store did not confirm the cancellation in time; it is "
+                           "saved as soon as the database answers")
+        return cancelled
 
     # ---- kill switch and resume ----------------------------------------------------------------
 
     async def kill(self, cause: str = "kill switch") -> dict:
+        """Flatten and HALT whatever the store's state; `durable` says whether HALTED is on disk
+        yet (if not, it is written as soon as the database answers)."""
         await self.engine.kill(cause)
         self.save_trading()
         return {"trading_state": self.engine.trading.state.value, "positions": len(self.engine.book.positions()),
-                "open_orders": len(self.engine.book.open_orders)}
+                "open_orders": len(self.engine.book.open_orders), "durable": await self.durable()}
 
     async def check_master(self, password: str | None) -> None:
         if self.guard is None or not password or not await self.guard.check(password):
-            raise ServiceError(401, "UNAUTHORIZED", "master password missing or wrong", "X-Master-Password")
+            raise ApiError(401, "UNAUTHORIZED", "master password missing or wrong", "X-Master-Password")
 
     async def resume(self, password: str | None) -> dict:
         await self.check_master(password)
-        return self.resume_checked()
+        return await self.resume_checked()
 
-    def resume_checked(self) -> dict:
-        """Resume, the caller having checked the master password."""
+    async def resume_checked(self) -> dict:
+        """Resume, the caller having checked the master password; answered once it is durable."""
         self.engine.resume()
         self.save_trading()
+        if not await self.durable():
+            raise ApiError(503, "STORE_UNAVAILABLE", "the store did not confirm the resume in time; it is saved as "
+                           "soon as the database answers")
         return {"trading_state": self.engine.trading.state.value}
 
     # ---- policies --------------------------------------------------------------------------
@@ -210,25 +222,26 @@ class EngineService:
     def _apply(self, bodies: list[dict]) -> None:
         self.engine.set_policies(parse_policies(bodies))
 
-    def add_policy(self, body: dict) -> dict:
-        """Validate, store, apply. An id already present is replaced (PUT semantics)."""
+    def add_policy(self, body: dict, *, actor: str = "master") -> dict:
+        """Validate, store, apply. An id already present is replaced (PUT semantics). `actor`
+        (who asked; the gateway's policy calls need the master password) goes into the audit chain."""
         kind = body.get("type") if isinstance(body, dict) and isinstance(body.get("type"), str) else "policy"
         policy = parse_policy(body, f"{kind.lower().replace('_', '-')}-{uuid.uuid4().hex[:8]}")  # PolicyError names the field
         bodies = [b for b in self.policies() if b["id"] != policy.id] + [policy.as_body()]
         self._apply(bodies)
         if self.store is not None:
-            self.store.save_policy(policy.as_body())
+            self.store.save_policy(policy.as_body(), actor=actor)
         return policy.as_body()
 
-    def replace_policy(self, policy_id: str, body: dict) -> dict:
+    def replace_policy(self, policy_id: str, body: dict, *, actor: str = "master") -> dict:
         if all(b["id"] != policy_id for b in self.policies()):
-            raise ServiceError(404, "NOT_FOUND", f"no policy {policy_id}", "id")
-        return self.add_policy({**body, "id": policy_id})
+            raise ApiError(404, "NOT_FOUND", f"no policy {policy_id}", "id")
+        return self.add_policy({**body, "id": policy_id}, actor=actor)
 
-    def remove_policy(self, policy_id: str) -> None:
+    def remove_policy(self, policy_id: str, *, actor: str = "master") -> None:
         bodies = self.policies()
         if all(b["id"] != policy_id for b in bodies):
-            raise ServiceError(404, "NOT_FOUND", f"no policy {policy_id}", "id")
+            raise ApiError(404, "NOT_FOUND", f"no policy {policy_id}", "id")
         self._apply([b for b in bodies if b["id"] != policy_id])
         if self.store is not None:
-            self.store.delete_policy(policy_id)
+            self.store.delete_policy(policy_id, actor=actor)

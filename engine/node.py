@@ -31,7 +31,10 @@ from engine.risk.policies import parse_policies
 from engine.risk.policy_file import DEFAULT_POLICY_BODIES, read_policy_bodies
 from engine.live.engine import Engine
 from engine.facade import EngineService
+from engine.domain.events import EventKind
 from engine.store import Store
+from engine.store.journal import DurableJournal
+from engine.store.writer import StoreWriter
 
 log = logging.getLogger("perpguard.serve")
 
@@ -91,10 +94,12 @@ class Service:
         return f"http://{self.server.config.host}:{self.server.port}"
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.service.writer.on_failure = lambda message: loop.call_soon_threadsafe(
+            self.engine.events.emit, EventKind.ENGINE_ERROR, message)  # from the writer's thread
         await self.engine.start()
         self.service.record_equity()  # the series starts with the reconciled account
         self._server_task = await self.server.start()
-        loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(periodic(self.engine, self.stop_event)))
         self.tasks.append(loop.create_task(equity_points(self.service.record_equity, self.stop_event)))
         connector = self.engine.connector
@@ -119,6 +124,7 @@ class Service:
         await self.engine.stop()
         if self.notifier is not None:
             await self.notifier.close()
+        await asyncio.to_thread(self.service.writer.stop)  # the last events, then the store closes
         self.store.close()
         log.info("perpguard engine stopped cleanly")
 
@@ -131,10 +137,16 @@ def build(config: Config, clock: Clock | None = None, *, market: MarketSource | 
         raise ValueError("market_speed must be positive")
     clock = clock or SystemClock()
     store = Store(config.db_url)
+    writer: StoreWriter | None = None
     try:
         policies = parse_policies(stored_policies(store, config))
-        engine = Engine(make_connector(config, clock), policies, clock, pending_store=store, trading=store.load_trading())
-        service = EngineService(engine, store, MasterGuard(store))
+        writer = StoreWriter()
+        journal = DurableJournal(store, writer)
+        counters = journal.counters(clock.now())
+        engine = Engine(make_connector(config, clock), policies, clock, pending_store=journal,
+                        trading=store.load_trading(), counters=counters, journal=journal)
+        journal.restore_counters(counters, clock.now())  # the policies' windows exist now
+        service = EngineService(engine, store, MasterGuard(store), writer)
         notifier = None
         if config.notify.webhooks:
             notifier = Notifier(config.notify.webhooks, config.notify.timeout_seconds, config.notify.retries)
@@ -142,6 +154,9 @@ def build(config: Config, clock: Clock | None = None, *, market: MarketSource | 
         host, port = config.host_port()
         server = gateway_server(create_app(service), host, port, config.engine.allow_remote)
     except BaseException:
+        if writer is not None:
+            writer.stop()
         store.close()
         raise
     return Service(config, store, engine, service, server, notifier=notifier, market=market, market_speed=market_speed)
+

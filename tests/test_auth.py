@@ -76,30 +76,64 @@ async def test_a_remembered_password_stops_passing_once_it_is_changed(store):
     assert await guard.check("a brand new passphrase")
 
 
+class Penalties:
+    """An injected sleep: records each penalty a failing caller serves, and serves none."""
+
+    def __init__(self) -> None:
+        self.served: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.served.append(seconds)
+
+
 async def test_wrong_guesses_are_slowed_down_until_the_right_one(store):
     set_master_password(store, PASSWORD)
-    guard = MasterGuard(store, base_delay=0.05, max_delay=0.2)
-    waits = []
+    penalties = Penalties()
+    guard = MasterGuard(store, base_delay=0.5, max_delay=2.0, sleep=penalties)
     for _ in range(5):
-        ok, took = await timed(guard, "guess123")
-        assert not ok
-        waits.append(took)
-    # Each attempt waited for the delay the failures before it earned: 0, .05, .1, .2, .2 (capped).
-    for took, earned in zip(waits, [0.0, 0.05, 0.1, 0.2, 0.2], strict=True):
-        assert took >= earned
-    assert guard.delay() == 0.2
-    ok, took = await timed(guard, PASSWORD)  # the trader, after the attack: slowed, but let in
-    assert ok and took >= 0.2
-    assert guard.delay() == 0.0 and guard.failures == 0
+        assert not await guard.check("guess123")
+    # Each wrong guess was held after its check for what the failures so far earned, doubling to the cap.
+    assert penalties.served == [0.5, 1.0, 2.0, 2.0, 2.0]
+    assert guard.penalty() == 2.0
+    assert await guard.check(PASSWORD)  # the trader, after the attack: let in, and not held
+    assert penalties.served == [0.5, 1.0, 2.0, 2.0, 2.0]
+    assert guard.failures == 0 and guard.penalty() == 0.5
 
 
-async def test_parallel_guesses_do_not_skip_the_delay(store):
+async def test_a_huge_failure_count_does_not_overflow_the_penalty(store):
+    set_master_password(store, PASSWORD)
+    guard = MasterGuard(store, base_delay=0.5, max_delay=8.0, sleep=Penalties())
+    guard.failures = 10_000
+    assert guard.penalty() == 8.0
+
+
+async def test_each_parallel_guess_serves_its_own_penalty(store):
     set_master_password(store, PASSWORD)
     guard = MasterGuard(store, base_delay=0.05)
     started = time.monotonic()
-    results = await asyncio.gather(*(guard.check(f"guess-{i}") for i in range(4)))
-    assert results == [False] * 4
-    assert time.monotonic() - started >= 0.05 + 0.1 + 0.2  # taken one at a time, each delayed
+    results = await asyncio.gather(*(timed(guard, f"guess-{i}") for i in range(4)))
+    assert [ok for ok, _ in results] == [False] * 4
+    assert all(took >= 0.05 for _, took in results)  # none skipped its penalty
+    assert time.monotonic() - started >= 0.4  # the fourth failure in a row is held 0.4 s
+    assert guard.failures == 4
+
+
+async def test_queued_wrong_guesses_never_hold_up_the_right_password(store):
+    """Wrong guesses in flight, then the trader: let in after at most one verification per
+    guess queued before it, never after their penalties (before the fix it queued behind each
+    guess's penalty as well: 4 + 8 s here)."""
+    set_master_password(store, PASSWORD)
+    guard = MasterGuard(store, base_delay=4.0, max_delay=8.0)
+    penalties = sum(guard.penalty(n) for n in range(1, 4))  # 20 s: what 3 guesses earn one after another
+    wrong = [asyncio.create_task(timed(guard, f"guess-{i}")) for i in range(3)]
+    while guard.failures == 0:  # the guesses are in before the trader
+        await asyncio.sleep(0.01)
+    ok, took = await asyncio.wait_for(timed(guard, PASSWORD), timeout=penalties / 2)
+    assert ok and took < penalties / 2
+    assert not all(task.done() for task in wrong)  # let in while guesses still serve their penalties
+    for task in wrong:
+        task.cancel()
+    await asyncio.gather(*wrong, return_exceptions=True)
 
 
 async def test_checking_does_not_block_the_engine_loop(store):

@@ -108,9 +108,9 @@ async def test_the_demo_shows_every_tier_a_breaker_trip_and_a_de_risk_without_pa
         await service.stop()
 
     decisions = _events(audit, "decision")
-    sent = {d["tier"] for d in decisions if d["outcome"] == "sent" and not d["reducing"]}
+    sent = {d["tier"] for d in decisions if d["action"] == "send" and not d["reducing"]}
     assert {"INSTANT", "NOTIFY"} <= sent
-    held = {d["tier"] for d in decisions if d["outcome"] == "pending"}
+    held = {d["tier"] for d in decisions if d["action"] == "hold"}
     assert held == {"DELAY", "APPROVAL"}
 
     # the DELAY order was re-checked and sent by the engine at its time
@@ -120,7 +120,7 @@ async def test_the_demo_shows_every_tier_a_breaker_trip_and_a_de_risk_without_pa
     assert [(p["tier"], p["status"]) for p in state["pending"]] == [("APPROVAL", "PENDING")]
 
     # denials: a market not allowed, a position cap, and the breaker's cooldown
-    denied = {r["code"] for d in decisions if d["outcome"] == "denied" for r in d["reasons"] if r["effect"] == "DENY"}
+    denied = {r["code"] for d in decisions if d["action"] == "deny" for r in d["reasons"] if r["effect"] == "DENY"}
     assert {"MARKET_NOT_ALLOWED", "POSITION_LIMIT", "CIRCUIT_BREAKER"} <= denied
 
     # three losing closes in a row tripped the circuit breaker

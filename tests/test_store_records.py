@@ -27,7 +27,7 @@ def test_an_order_its_fill_and_the_equity_are_recorded(tmp_path):
         equity = store.equity_since(0)
     entry, close = orders
     assert (entry.coin, entry.side, entry.size, entry.client_id, entry.reduce_only, entry.status) == \
-        ("ETH", "buy", 2.0, "bot-1", False, "filled")
+        ("ETH", "buy", 2.0, "master/bot-1", False, "filled")  # client ids are scoped to who sent them
     assert (close.coin, close.side, close.size, close.reduce_only, close.status) == ("ETH", "sell", 2.0, True, "filled")
     assert close.client_id.startswith("pg-derisk-")
     assert [(f.coin, f.side, f.size) for f in fills] == [("ETH", "buy", 2.0), ("ETH", "sell", 2.0)]

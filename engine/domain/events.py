@@ -19,6 +19,7 @@ class EventKind(enum.StrEnum):
     ORDER_DENIED = "order_denied"
     ORDER_SENT = "order_sent"  # the venue took it (filled, resting or partly filled)
     ORDER_REJECTED = "order_rejected"  # the venue refused it
+    ORDER_NOT_SENT = "order_not_sent"  # allowed, but the store could not journal it: not sent
     ORDER_FILLED = "order_filled"  # a fill, as the venue reports it
     ORDER_CANCELLED = "order_cancelled"  # the engine cancelled a resting order (de-risk)
     NOTIFIED = "notify"  # a NOTIFY-tier order was sent: the trader is told

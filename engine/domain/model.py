@@ -7,13 +7,43 @@ Sign convention everywhere: position `size` is signed base units (long > 0, shor
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.domain.coins import canonical_coin
 from engine.domain.margin import MarginTable
+
+
+# C0 controls (NUL, newline, escape, ...), DEL and the C1 block.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # tab and newline allowed
+
+
+def _no_control(value: str, pattern: re.Pattern[str], what: str) -> str:
+    found = pattern.search(value)
+    if found:
+        raise ValueError(f"{what} must not contain control characters "
+                         f"(U+{ord(found.group()):04X} at position {found.start()})")
+    return value
+
+
+def printable(value: str) -> str:
+    """`value` unchanged, or ValueError if it holds a control character. Names and ids travel
+    into logs, the audit chain, the console and HTTP headers, where a NUL truncates and a
+    newline forges a line."""
+    return _no_control(value, _CONTROL, "a name")
+
+
+def printable_text(value: str) -> str:
+    """As `printable`, but tabs and newlines are allowed (free text such as a description)."""
+    return _no_control(value, _CONTROL_BUT_LAYOUT, "text")
+
+
+Name = Annotated[str, AfterValidator(printable)]
+Text = Annotated[str, AfterValidator(printable_text)]
 
 
 class Verdict(str, enum.Enum):
@@ -49,11 +79,17 @@ class MarginMode(str, enum.Enum):
 
 
 class OrderIntent(BaseModel):
-    """What a bot asks for. Exactly one of `size` (base units) or `notional_usd` (USD)."""
+    """What a bot asks for. Exactly one of `size` (base units) or `notional_usd` (USD).
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    Strict, because a lenient reading turns a typo into an order: numbers are JSON numbers
+    (ints are fine; `true` is not 1 and numeric strings such as `"0.5"` are refused), booleans
+    are JSON booleans (`"yes"` is refused), every number is finite, and names hold no control
+    characters."""
 
-    market: str = Field(description="Coin or alias: BTC, BTC-USD, BTC-PERP, BTC/USD")
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True,
+                              allow_inf_nan=False)
+
+    market: Name = Field(description="Coin or alias: BTC, BTC-USD, BTC-PERP, BTC/USD")
     side: Literal["buy", "sell"]
     size: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Base units")
     notional_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="USD at the order price")
@@ -63,8 +99,8 @@ class OrderIntent(BaseModel):
     leverage: float | None = Field(default=None, ge=1, allow_inf_nan=False, description="Leverage the order sets on its market")
     stop_loss: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     take_profit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    client_id: str | None = Field(default=None, min_length=1, max_length=128)
-    category: str = Field(default="derivatives", min_length=1, max_length=64)
+    client_id: Name | None = Field(default=None, min_length=1, max_length=128)
+    category: Name = Field(default="derivatives", min_length=1, max_length=64)
     dry_run: bool = False
 
     @field_validator("market")

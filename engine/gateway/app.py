@@ -11,23 +11,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.gateway import errors, metrics, stream
 from engine.gateway.security import Principal, TokenCache, needs
-from engine.domain.model import OrderIntent
-from engine.risk.policies import PolicyBody
-from engine.facade import EngineService, ServiceError
+from engine.domain.model import Name, OrderIntent
+from engine.risk.policies import POLICY_ID_PATTERN, PolicyBody
+from engine.api.errors import ApiError
+from engine.facade import EngineService
 
-Id = Annotated[str, Path(min_length=1, max_length=128)]
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters
+Id = Annotated[str, Path(min_length=1, max_length=128, pattern=PRINTABLE)]
+PolicyPathId = Annotated[str, Path(pattern=POLICY_ID_PATTERN, description="letters, digits, '.', '_', '-'; 1-64 long")]
+# An audit item's ref: its table and row number (at most 18 digits: a 64-bit row id).
+AUDIT_REF = r"^[a-z_]{1,32}#[0-9]{1,18}$"
 
 
 class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64, pattern=r"\S", description="a label for the bot; not blank")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    name: Name = Field(min_length=1, max_length=64, pattern=r"\S",
+                       description="a label for the bot; not blank, no control characters")
     scopes: list[Literal["trade", "read", "kill"]] = Field(min_length=1)
     expires_in_seconds: float | None = Field(default=None, gt=0, le=10 * 365 * 86400)
 
 
 class KillRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(default=None, max_length=200)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: Name | None = Field(default=None, max_length=200)
 
 
 def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_body: int = errors.MAX_BODY_BYTES) -> FastAPI:
@@ -45,8 +51,8 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
 
     @api.post("/orders", responses={202: {"description": "Held: DELAY or APPROVAL (pending id)"},
                                     409: {"model": errors.ErrorBody, "description": "The venue refused the order"}})
-    async def submit(intent: OrderIntent, request: Request, _p: Annotated[Principal, Depends(needs("trade"))]) -> Any:
-        answer = await service.submit(intent)
+    async def submit(intent: OrderIntent, request: Request, principal: Annotated[Principal, Depends(needs("trade"))]) -> Any:
+        answer = await service.submit(intent, scope=principal.scope)
         request.app.state.metrics.decision(answer)
         return errors.SafeJSONResponse(answer.body, status_code=answer.status)
 
@@ -68,7 +74,7 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
 
     @api.post("/pending/{action_id}/cancel")
     async def cancel_pending(action_id: Id, _p: Annotated[Principal, Depends(needs("trade"))]) -> dict:
-        return service.cancel_pending(action_id)
+        return await service.cancel_pending(action_id)
 
     @api.get("/policies")
     async def policies(_p: Annotated[Principal, Depends(needs("read"))]) -> list[dict]:
@@ -79,11 +85,11 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
         return service.add_policy(body.model_dump(exclude_none=True))
 
     @api.put("/policies/{policy_id}")
-    async def replace_policy(policy_id: Id, body: PolicyBody, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
+    async def replace_policy(policy_id: PolicyPathId, body: PolicyBody, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
         return service.replace_policy(policy_id, body.model_dump(exclude_none=True))
 
     @api.delete("/policies/{policy_id}")
-    async def remove_policy(policy_id: Id, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
+    async def remove_policy(policy_id: PolicyPathId, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
         service.remove_policy(policy_id)
         return {"id": policy_id, "removed": True}
 
@@ -95,7 +101,7 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
 
     @api.post("/resume")
     async def resume(_p: Annotated[Principal, Depends(needs("master"))]) -> dict:
-        return service.resume_checked()
+        return await service.resume_checked()
 
     @api.post("/tokens", status_code=201)
     async def create_token(body: TokenRequest, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
@@ -106,20 +112,21 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
     @api.delete("/tokens/{token_id}")
     async def revoke_token(token_id: Id, request: Request, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
         if not service.store.revoke_token(token_id):
-            raise ServiceError(404, "NOT_FOUND", f"no token {token_id}", "id")
+            raise ApiError(404, "NOT_FOUND", f"no token {token_id}", "id")
         request.app.state.tokens.clear()
         return {"id": token_id, "revoked": True}
 
     @api.get("/audit")
     async def audit(_p: Annotated[Principal, Depends(needs("read"))],
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    kind: Annotated[str | None, Query(max_length=64)] = None,
+                    kind: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
                     since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
-                    before: Annotated[str | None, Query(max_length=64, description="an item's ref, e.g. events#42")] = None) -> list[dict]:
+                    before: Annotated[str | None, Query(max_length=64, pattern=AUDIT_REF,
+                                                        description="an item's ref, e.g. events#42")] = None) -> list[dict]:
         try:
             return service.store.audit(limit, kind, since, before)
         except ValueError as exc:
-            raise ServiceError(422, "VALIDATION", str(exc), "before") from None
+            raise ApiError(422, "VALIDATION", str(exc), "before") from None
 
     app.include_router(api)
     app.add_api_websocket_route("/v1/stream", stream.stream)

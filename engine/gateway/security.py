@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from engine.facade import EngineService, ServiceError
+from engine.api.errors import ApiError
+from engine.facade import EngineService
 from engine.store.tokens import SCOPES, TokenInfo
 
 master_header = APIKeyHeader(name="X-Master-Password", auto_error=False, description="The master password (admin)")
@@ -23,6 +24,11 @@ class Principal:
     kind: str  # "master" or "token"
     scopes: frozenset[str]
     token_id: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """Whose client ids these are: each bot token has its own, the master one more."""
+        return f"token:{self.token_id}" if self.token_id else "master"
 
 
 MASTER = Principal("master", SCOPES)
@@ -55,7 +61,7 @@ class TokenCache:
 
 async def identify(service: EngineService, master: str | None, token: str | None,
                    tokens: TokenCache | None = None) -> Principal:
-    """The caller, or ServiceError 401. A wrong master password is slowed down by the guard."""
+    """The caller, or ApiError 401. A wrong master password is slowed down by the guard."""
     if master is not None:
         await service.check_master(master)
         return MASTER
@@ -64,7 +70,7 @@ async def identify(service: EngineService, master: str | None, token: str | None
         info = tokens.find(service.store, token, now) if tokens else service.store.find_token(token, now)
         if info is not None:
             return Principal("token", info.scopes, info.id)
-    raise ServiceError(401, "UNAUTHORIZED", "give X-Master-Password or Authorization: Bearer pg_...", "Authorization")
+    raise ApiError(401, "UNAUTHORIZED", "give X-Master-Password or Authorization: Bearer pg_...", "Authorization")
 
 
 async def caller(request: Request, master: Annotated[str | None, Depends(master_header)],
@@ -80,7 +86,7 @@ def needs(*scopes: str):
         if principal.kind == "master" or any(s in principal.scopes for s in scopes if s != "master"):
             return principal
         wanted = " or ".join(scopes)
-        raise ServiceError(403, "FORBIDDEN", f"this needs {wanted}; the token has {', '.join(sorted(principal.scopes))}",
+        raise ApiError(403, "FORBIDDEN", f"this needs {wanted}; the token has {', '.join(sorted(principal.scopes))}",
                            "Authorization")
 
     return check

@@ -24,6 +24,7 @@ from engine.domain.events import EventKind
 from engine.domain.model import Decision, OrderIntent, Tier
 from engine.live.event_log import EventLog
 from engine.live.execution import Executor, SubmitResult, SubmitStatus
+from engine.live.journal import Journal, NoJournal
 from engine.live.pending import PendingAction, PendingQueue, PendingStatus, PendingStore
 from engine.live.protection import Protection
 from engine.live.tasks import Tasks
@@ -41,11 +42,13 @@ ACCOUNT_REFRESH_SECONDS = 5.0  # re-read the venue's account this often (clock s
 
 class Engine:
     def __init__(self, connector: venue.Connector, policies: list[Policy], clock: Clock,
-                 pending_store: PendingStore | None = None, trading: TradingStateMachine | None = None) -> None:
+                 pending_store: PendingStore | None = None, trading: TradingStateMachine | None = None,
+                 counters: RiskCounters | None = None, journal: Journal | None = None) -> None:
         self.connector = connector
         self.clock = clock
         self.book = Book()
-        self.counters = RiskCounters()
+        self.counters = counters or RiskCounters()
+        self.journal = journal or NoJournal()
         self.trading = trading or TradingStateMachine()
         self.gate = RiskGate(policies, self.book, self.counters, clock, self.trading)
         self.pending = PendingQueue(pending_store)
@@ -75,6 +78,9 @@ class Engine:
         self.book.markets = await self.connector.meta()
         self._unsubscribe = self.connector.subscribe(self.on_venue_event)
         await self.resync()
+        for action in self.pending.interrupted():  # never re-sent blind: it may have reached the venue
+            self._close(action, PendingStatus.FAILED, f"its sending was interrupted by a restart; not re-sent: "
+                                                      f"check the venue for client id {action.client_id}")
         self.events.emit(EventKind.ENGINE_STARTED, f"engine reconciled: {len(self.book.positions())} positions, "
                   f"{len(self.book.open_orders)} open orders, equity {self.book.equity:,.2f} USD")
 
@@ -171,13 +177,15 @@ class Engine:
     # ---- orders --------------------------------------------------------------------------
 
     async def submit(self, intent: OrderIntent) -> SubmitResult:
-        """The order path. The same client_id twice gives the same answer and one order."""
+        """The order path. The same client_id twice gives the same final answer and one order;
+        an answer worth retrying (missing data, a rate limit, the store unavailable) is not kept."""
         if intent.client_id and intent.client_id in self._results and not intent.dry_run:
             return self._results[intent.client_id]
         decision = self.gate.evaluate(intent)
         if intent.dry_run:
             return SubmitResult(SubmitStatus.DRY_RUN, decision)
         self.gate.note_submission(decision.at)
+        self.journal.decision(decision, intent.client_id)
         if not decision.allowed:
             result = SubmitResult(SubmitStatus.DENIED, decision)
             first = decision.denials[0]
@@ -191,14 +199,20 @@ class Engine:
                       id=action.id, tier=decision.tier.value)
         else:
             result = await self._forward(decision)
-            if decision.tier is Tier.NOTIFY:
+            if decision.tier is Tier.NOTIFY and result.status is SubmitStatus.SENT:
                 self.events.emit(EventKind.NOTIFIED, f"NOTIFY: {intent.side} {intent.market} ~{decision.notional or 0:,.0f} USD sent",
-                          market=intent.market, notional=decision.notional)
-        if intent.client_id:
+                                 market=intent.market, notional=decision.notional)
+        if intent.client_id and result.final:
             self._results[intent.client_id] = result
         return result
 
     async def _forward(self, decision: Decision) -> SubmitResult:
+        """Send an allowed decision, once the journal holds it (never an unrecorded order)."""
+        if not await self.journal.durable():
+            why = "the store did not confirm the decision in time: nothing was sent, retry"
+            self.events.emit(EventKind.ORDER_NOT_SENT, f"NOT SENT {decision.intent.side} {decision.coin}: {why}",
+                             market=decision.coin)
+            return SubmitResult(SubmitStatus.UNAVAILABLE, decision, error=why)
         placed = await self.executor.place_decision(decision, self.trading.state)
         ack, error = placed.ack, placed.error
         if error is not None:
@@ -228,14 +242,21 @@ class Engine:
             await self._release(action)
 
     async def _release(self, action: PendingAction) -> PendingAction:
-        """Re-evaluate a held action against this moment's state; forward it or deny it."""
-        decision = self.gate.evaluate(action.intent)
+        """Re-evaluate a held action against this moment's state; forward it or deny it. The
+        order carries a client id derived from the action, and the action is saved as
+        RELEASING before the venue is called, so a release can never run twice."""
+        intent = action.intent.model_copy(update={"client_id": action.client_id})
+        decision = self.gate.evaluate(intent)
         self.gate.note_submission(decision.at)
+        self.journal.decision(decision, intent.client_id)
         if not decision.allowed:
             return self._close(action, PendingStatus.DENIED, decision.denials[0].message)
         if action.tier is Tier.DELAY and decision.tier is Tier.APPROVAL:
             return self._close(action, PendingStatus.DENIED, "now needs APPROVAL: resubmit it")
+        action = self.pending.releasing(action.id)
         result = await self._forward(decision)
+        if result.status is SubmitStatus.UNAVAILABLE:
+            return self._close(action, PendingStatus.FAILED, result.error)
         if result.status is SubmitStatus.REJECTED:
             return self._close(action, PendingStatus.FAILED, result.error or "rejected by the venue")
         return self._close(action, PendingStatus.EXECUTED, f"sent: {result.ack.status}")
@@ -258,7 +279,8 @@ class Engine:
 
     def _cancel_pending_risk(self, cause: str) -> None:
         for action in self.pending.open_actions():  # held actions are entries: reducing ones never wait
-            self._close(action, PendingStatus.CANCELLED, f"trading HALTED ({cause})")
+            if action.status is PendingStatus.PENDING:  # one being sent finishes its send
+                self._close(action, PendingStatus.CANCELLED, f"trading HALTED ({cause})")
 
     # ---- kill switch and resume ------------------------------------------------------------
 

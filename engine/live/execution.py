@@ -30,6 +30,10 @@ class SubmitStatus(enum.Enum):
     DENIED = "denied"  # by the gate
     REJECTED = "rejected"  # the venue refused it
     DRY_RUN = "dry_run"  # judged, not acted on
+    UNAVAILABLE = "unavailable"  # allowed, but not sent: the store could not journal it in time
+
+
+TRANSIENT_CODES = frozenset({"DATA_UNAVAILABLE", "RATE_LIMITED"})  # the same order may pass later
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,16 @@ class SubmitResult:
     ack: venue.OrderAck | None = None
     pending: PendingAction | None = None
     error: str | None = None
+
+    @property
+    def final(self) -> bool:
+        """The answer the same client id must get again. Not: a dry run, an order the store
+        could not journal, a denial only for missing data or a rate limit (a retry may pass)."""
+        if self.status is SubmitStatus.DRY_RUN or self.status is SubmitStatus.UNAVAILABLE:
+            return False
+        if self.status is SubmitStatus.DENIED:
+            return not all(r.code in TRANSIENT_CODES for r in self.decision.denials)
+        return True
 
 
 class Placed(NamedTuple):

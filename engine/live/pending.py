@@ -22,7 +22,8 @@ class PendingStatus(str, enum.Enum):
     DENIED = "DENIED"  # re-evaluated and refused
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"  # APPROVAL not given in time
-    FAILED = "FAILED"  # forwarded, and the venue refused it
+    FAILED = "FAILED"  # forwarded, and the venue refused it (or the send was interrupted)
+    RELEASING = "RELEASING"  # re-evaluated and allowed: being sent (saved before the venue is called)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,14 @@ class PendingAction:
 
     @property
     def open(self) -> bool:
-        return self.status is PendingStatus.PENDING
+        """Still the queue's: waiting, or being sent."""
+        return self.status is PendingStatus.PENDING or self.status is PendingStatus.RELEASING
+
+    @property
+    def client_id(self) -> str:
+        """The order's idempotency key at the venue (its cloid): the intent's own, else one
+        derived from this action's id, so a release can never become two orders."""
+        return self.intent.client_id or f"pg-{self.id}"
 
     def close(self, status: PendingStatus, outcome: str, at: float) -> PendingAction:
         return replace(self, status=status, outcome=outcome, closed_at=at)
@@ -109,9 +117,23 @@ class PendingQueue:
         return action
 
     def get(self, action_id: str) -> PendingAction | None:
-        return self._open.get(action_id)
+        """An action still waiting (not one being sent)."""
+        action = self._open.get(action_id)
+        return action if action is not None and action.status is PendingStatus.PENDING else None
+
+    def releasing(self, action_id: str) -> PendingAction:
+        """Mark a waiting action as being sent, durably, before the venue is called."""
+        action = replace(self._open[action_id], status=PendingStatus.RELEASING)
+        self.store.save_pending(action)
+        self._open[action_id] = action
+        return action
+
+    def interrupted(self) -> list[PendingAction]:
+        """Actions whose sending a crash or restart interrupted (found at start)."""
+        return [a for a in self._open.values() if a.status is PendingStatus.RELEASING]
 
     def open_actions(self) -> list[PendingAction]:
+        """Waiting and being-sent actions, oldest first."""
         return sorted(self._open.values(), key=lambda a: a.created_at)
 
     def close(self, action_id: str, status: PendingStatus, outcome: str, at: float) -> PendingAction | None:
@@ -124,6 +146,7 @@ class PendingQueue:
 
     def due(self, now: float) -> tuple[list[PendingAction], list[PendingAction]]:
         """(DELAY actions whose time has come, APPROVAL actions that have expired)."""
-        ready = [a for a in self._open.values() if a.execute_at is not None and a.execute_at <= now]
-        expired = [a for a in self._open.values() if a.expires_at is not None and a.expires_at <= now]
+        waiting = [a for a in self._open.values() if a.status is PendingStatus.PENDING]
+        ready = [a for a in waiting if a.execute_at is not None and a.execute_at <= now]
+        expired = [a for a in waiting if a.expires_at is not None and a.expires_at <= now]
         return ready, expired

@@ -1,7 +1,9 @@
 """The counters the rules need, in one risk state: rolling spend and submission windows,
 losing streak, period losses, peak equity and realized volatility. Times are epoch seconds.
 
-The gate reads these; only the engine loop writes them (`record_*`, `on_*`).
+The gate reads these; only the engine loop writes them (`record_*`, `on_*`). With a `journal`,
+every change a limit depends on is handed to it as a `CounterChange` (the store keeps them), and
+`restore` replays them into a fresh instance after a restart.
 """
 
 from __future__ import annotations
@@ -9,12 +11,25 @@ from __future__ import annotations
 import math
 from collections import deque
 from datetime import datetime, timezone
-from typing import Mapping
+from typing import Callable, Mapping, NamedTuple
 
 DAY = 86_400.0
 WEEK = 7 * DAY
 MONTH = 30 * DAY  # "monthly" limits are a rolling 30 days
 MINUTES_PER_YEAR = 525_600.0
+LONGEST_WINDOW = MONTH  # no limit looks back further: older changes can be forgotten
+PEAK_STEP = 1e-4  # a new peak is journaled once it is 0.01% above the last one journaled
+
+
+class CounterChange(NamedTuple):
+    """One change a limit depends on. `kind`: `add` (a submission or spend counted into the
+    `metric` windows, `value` a count or USD), `close` (a realized PnL, USD), `day` / `week` (a
+    period started, `value` its starting equity USD), `peak` (a new peak equity USD)."""
+
+    kind: str
+    metric: str
+    at: float
+    value: float
 
 
 class RollingSum:
@@ -109,7 +124,9 @@ class Volatility:
 class RiskCounters:
     """Everything the rules count over time. Start it from the first equity figure seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Callable[[CounterChange], None] | None = None) -> None:
+        self.journal = journal
+        self._journaled_peak: float | None = None
         self._windows: dict[tuple[str, float], RollingSum] = {}
         self.consecutive_losses = 0
         self.last_loss_at: float | None = None
@@ -139,6 +156,8 @@ class RiskCounters:
         for (name, _), w in self._windows.items():
             if name == metric:
                 w.add(at, value)
+        if self.journal is not None:
+            self.journal(CounterChange("add", metric, at, value))
 
     # ---- equity and losses ---------------------------------------------------------------
 
@@ -147,16 +166,35 @@ class RiskCounters:
         if self.session_start_equity is None:
             self.session_start_equity = equity
         if at >= self._day_end:  # a new UTC day (boundaries computed only when crossed)
-            self._day_end = day_start(at) + DAY
-            self.day_start_equity, self.realized_day = equity, 0.0
+            self._start_day(equity, at)
+            if self.journal is not None:
+                self.journal(CounterChange("day", "", at, equity))
         if at >= self._week_end:
-            self._week_end = week_start(at) + WEEK
-            self.week_start_equity, self.realized_week = equity, 0.0
+            self._start_week(equity, at)
+            if self.journal is not None:
+                self.journal(CounterChange("week", "", at, equity))
         if self.peak_equity is None or equity > self.peak_equity:
             self.peak_equity = equity
+            last = self._journaled_peak
+            if self.journal is not None and (last is None or equity >= last + abs(last) * PEAK_STEP):
+                self._journaled_peak = equity
+                self.journal(CounterChange("peak", "", at, equity))
+
+    def _start_day(self, equity: float, at: float) -> None:
+        self._day_end = day_start(at) + DAY
+        self.day_start_equity, self.realized_day = equity, 0.0
+
+    def _start_week(self, equity: float, at: float) -> None:
+        self._week_end = week_start(at) + WEEK
+        self.week_start_equity, self.realized_week = equity, 0.0
 
     def on_close(self, realized_pnl: float, at: float) -> None:
         """A position was reduced or closed with this realized PnL (USD, fees included)."""
+        self._close(realized_pnl, at)
+        if self.journal is not None:
+            self.journal(CounterChange("close", "", at, realized_pnl))
+
+    def _close(self, realized_pnl: float, at: float) -> None:
         self.realized_day += realized_pnl
         self.realized_week += realized_pnl
         self.realized_session += realized_pnl
@@ -165,6 +203,27 @@ class RiskCounters:
             self.last_loss_at = at
         elif realized_pnl > 0:
             self.consecutive_losses = 0
+
+    def restore(self, changes: list[CounterChange]) -> None:
+        """Replay journaled changes, oldest first, into this (fresh) instance, whose windows the
+        policies have registered already; nothing is journaled again. The session (what
+        `sessionLossUsd` counts) is the engine's run: it starts afresh."""
+        for change in changes:
+            kind = change.kind
+            if kind == "add":
+                for (name, _), w in self._windows.items():
+                    if name == change.metric:
+                        w.add(change.at, change.value)
+            elif kind == "close":
+                self._close(change.value, change.at)
+            elif kind == "day":
+                self._start_day(change.value, change.at)
+            elif kind == "week":
+                self._start_week(change.value, change.at)
+            elif kind == "peak" and (self.peak_equity is None or change.value > self.peak_equity):
+                self.peak_equity = change.value
+        self._journaled_peak = self.peak_equity
+        self.realized_session = 0.0
 
     @property
     def period_end(self) -> float:

@@ -2,9 +2,10 @@
 
 The master password is kept only as an argon2id hash (setting `master_password_hash`).
 Checking it costs tens of milliseconds of CPU by design, so it runs in a worker thread and
-the engine loop keeps ticking. Wrong guesses slow every following attempt down, doubling
-each time up to a cap, and attempts are taken one at a time so parallel guessing gains
-nothing; a correct password resets the delay.
+the engine loop keeps ticking. A wrong guess is answered only after a penalty that doubles
+with each consecutive failure up to a cap; the penalty is served by the failing caller alone,
+after its check and holding nothing, so a wrong guess never holds up the trader's right
+password by more than its own verification. A correct password resets the count.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from typing import Awaitable, Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
@@ -45,27 +47,39 @@ def has_scope(info: TokenInfo | None, scope: str) -> bool:
 
 
 class MasterGuard:
-    """Checks master-password attempts. After n consecutive failures the next attempt waits
-    `base_delay * 2**(n-1)` seconds (capped at `max_delay`) before it is even looked at."""
+    """Checks master-password attempts.
 
-    def __init__(self, store: Store, base_delay: float = 0.5, max_delay: float = 8.0) -> None:
+    Each attempt is verified as it comes, one argon2 run at a time (`_lane`: a burst of guesses
+    costs one core, not the machine, and never the worker threads the venue connector signs
+    with). The lane is held only while verifying. A wrong attempt is then held back by its own
+    caller's penalty: the n-th consecutive failure waits `base_delay * 2**(n-1)` seconds (capped
+    at `max_delay`) before it is answered, so a guesser taking turns gets one guess per penalty,
+    while the right password waits at most for the verifications already queued, one each,
+    never for anyone's penalty. Parallel guessers are bounded by argon2's cost through the lane.
+    `sleep` is injectable for tests."""
+
+    def __init__(self, store: Store, base_delay: float = 0.5, max_delay: float = 8.0,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.store = store
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.failures = 0
-        self._one_at_a_time = asyncio.Lock()
+        self._sleep = sleep
+        self._lane = asyncio.Semaphore(1)
         self._key = secrets.token_bytes(32)
         self._known: tuple[str | None, bytes] | None = None
 
-    def delay(self) -> float:
-        """Seconds the next attempt will wait."""
-        if self.failures == 0:
+    def penalty(self, failures: int | None = None) -> float:
+        """Seconds a wrong attempt is held after its check, at `failures` consecutive failures
+        counting itself (default: what the next wrong attempt would be held)."""
+        n = self.failures + 1 if failures is None else failures
+        if n <= 0:
             return 0.0
-        return min(self.base_delay * 2 ** min(self.failures - 1, 30), self.max_delay)  # bounded exponent: no overflow
+        return min(self.base_delay * 2 ** min(n - 1, 30), self.max_delay)  # bounded exponent: no overflow
 
     async def check(self, password: str | None) -> bool:
         """True if `password` is the master password. False if not, or if none is set (fail
-        closed). A store error propagates (the caller refuses the request).
+        closed), after the penalty. A store error propagates (the caller refuses the request).
 
         The password that last passed is remembered as a keyed digest (HMAC with a key that
         lives only in this process) with the stored hash it passed against, so a console or
@@ -75,14 +89,15 @@ class MasterGuard:
         if password and self._known is not None and self._known[0] == stored and hmac.compare_digest(
                 self._known[1], self._digest(password)):
             return True
-        async with self._one_at_a_time:
-            if wait := self.delay():
-                await asyncio.sleep(wait)
+        async with self._lane:  # held for the verification only, never while anyone sleeps
             ok = await asyncio.to_thread(self._verify, password or "")
-            self.failures = 0 if ok else self.failures + 1
-            if ok:
-                self._known = (stored, self._digest(password))
-            return ok
+        if ok:
+            self.failures = 0
+            self._known = (stored, self._digest(password))
+            return True
+        self.failures += 1
+        await self._sleep(self.penalty(self.failures))
+        return False
 
     def _digest(self, password: str) -> bytes:
         return hmac.new(self._key, password.encode(), hashlib.sha256).digest()

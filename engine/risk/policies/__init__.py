@@ -6,12 +6,29 @@ A body is `{type, rules, enabled?, account?, id?, description?}`; the WAIaaS for
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
+from engine.domain.model import Name, Text
 from engine.risk.policies import access, buffer, exposure, flow, leverage, losses, market_data, spending, trade_quality  # noqa: F401
 from engine.risk.policies.base import POLICY_TYPES, Policy
+
+# A policy id is a URL path segment (`DELETE /v1/policies/{id}`) and a label in logs: letters,
+# digits, `.`, `_` and `-`, starting with a letter or digit (so never `.` or `..`), 1-64 long.
+POLICY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def policy_id(value: str) -> str:
+    """`value` if it is a valid policy id (POLICY_ID_PATTERN), else ValueError saying the rule."""
+    if re.fullmatch(POLICY_ID_PATTERN, value) is None:
+        raise ValueError(f"a policy id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit "
+                         f"(got {value[:80]!r})")
+    return value
+
+
+PolicyId = Annotated[str, AfterValidator(policy_id), WithJsonSchema({"type": "string", "pattern": POLICY_ID_PATTERN})]
 
 
 class PolicyError(ValueError):
@@ -29,10 +46,10 @@ class PolicyBody(BaseModel):
     type: str
     rules: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
-    account: str | None = None
-    walletId: str | None = None
-    id: str | None = Field(default=None, min_length=1, max_length=64)
-    description: str | None = None
+    account: Name | None = Field(default=None, max_length=128)
+    walletId: Name | None = Field(default=None, max_length=128)
+    id: PolicyId | None = None
+    description: Text | None = Field(default=None, max_length=1000)
 
 
 def _field_path(prefix: str, loc: tuple) -> str:
@@ -91,4 +108,5 @@ def parse_policies(bodies: Any) -> list[Policy]:
     return policies
 
 
-__all__ = ["POLICY_TYPES", "Policy", "PolicyError", "parse_policy", "parse_policies"]
+__all__ = ["POLICY_ID_PATTERN", "POLICY_TYPES", "Policy", "PolicyError", "PolicyId", "parse_policy", "parse_policies",
+           "policy_id"]

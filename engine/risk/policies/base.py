@@ -19,8 +19,10 @@ from engine.domain.coins import DEFAULT_MARKET_KEY, canonical_coin
 from engine.domain.model import Reason, Tier
 from engine.risk.projection import Projection
 
-# Numbers: ints are accepted where floats are asked; strings are not ("mistyped fields rejected").
-RULES_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
+# Numbers: ints are accepted where floats are asked; strings and booleans are not ("mistyped
+# fields rejected"), nor NaN or infinity (JSON `1e309` reads as infinity): a NaN limit passes
+# every comparison, so it would be no limit at all.
+RULES_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 # A figure equal to its limit is allowed; this keeps float noise from denying it.
 TOLERANCE = 1e-9

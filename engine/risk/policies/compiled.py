@@ -39,7 +39,7 @@ def clear_source(policies: Iterable[Policy], counters: RiskCounters) -> tuple[st
         fast = policy.fast(counters)
         template = Template(fast.expr)
         local = {name: f"_{i}_{name}" for name in template.get_identifiers()}
-        terms.append(f"({template.substitute(local)})  # {policy.type} {policy.id}")
+        terms.append(f"({template.substitute(local)})  # {policy.type} #{i}")
         bound.update({local[name]: value for name, value in fast.names.items() if name in local})
     body = "\n        and ".join(terms) or "True"
     reads = [name for name in PROJECTED if any(re.search(rf"(?<![.\w]){name}\b", t) for t in terms)]
