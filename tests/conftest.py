@@ -23,3 +23,11 @@ def fake(monkeypatch):
     server = start_fake()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def private_xdg_dirs(tmp_path_factory, monkeypatch):
+    """Each test gets its own XDG config and data folders: the audit key, its checkpoints and any
+    default database live there, never in the real ones, and no test sees another's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))

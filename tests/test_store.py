@@ -25,6 +25,14 @@ from engine.risk.trading_state import LATCHED, TradingStateMachine
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def audit_dir(tmp_path, monkeypatch) -> Path:
+    """The audit key and checkpoints (the XDG config dir) in the test's own folder, for this
+    process and the writers it starts."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path / "config" / "perpguard"
+
+
 @pytest.fixture
 def store(store_url):  # noqa: F811
     with Store(store_url) as opened:
@@ -109,7 +117,8 @@ def test_what_was_acknowledged_survives_kill_9(store_url):  # noqa: F811
     with reopen(store_url) as after:
         assert [a.id for a in after.load_open_pending()] == [action_id]
         assert after.load_trading().state is TradingState.HALTED
-        assert [e["kind"] for e in after.audit()] == ["state_changed"]
+        assert [(e["table"], e["kind"]) for e in after.audit()] == [("changes", "setting_changed"),
+                                                                    ("events", "state_changed")]
         assert after.verify_chain().ok
 
 
@@ -159,14 +168,16 @@ def test_tampering_one_row_is_named_exactly(store, small_batches, sql, named):
     assert report.first_bad == named
 
 
-def test_a_row_rewritten_with_a_recomputed_hash_breaks_the_next_link(store):
+def test_a_row_rewritten_with_a_recomputed_hash_is_caught_at_that_row(store):
+    """Without the audit key the forger can only recompute plain sha256 links: the row itself
+    no longer verifies (with plain sha256 links it was only the next row's link that broke)."""
     fill_audit_log(store)
     with store.engine.begin() as conn:
         row = conn.execute(text("SELECT id, at, kind, data, prev_hash FROM events WHERE id = 2")).one()
         forged = chain.link_hash(row.prev_hash, {"id": 2, "at": row.at, "kind": row.kind, "message": "forged",
                                                  "data": row.data})
         conn.execute(text("UPDATE events SET message = 'forged', hash = :h WHERE id = 2"), {"h": forged})
-    assert store.verify_chain().first_bad == "events#3"
+    assert store.verify_chain().first_bad == "events#2"
 
 
 def test_appends_continue_the_chain_after_a_restart(store_url, monkeypatch):  # noqa: F811

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
+from pathlib import Path
 
 from sqlmodel import Session, SQLModel, select
 
@@ -20,8 +21,12 @@ from engine.domain.events import EngineEvent
 from engine.live.pending import PendingAction, PendingStatus
 from engine.risk.policies import PolicyError, parse_policy
 from engine.store import audit as audit_log
-from engine.store import chain, codec, tokens
+from engine.store import chain, changes, codec, tokens
+from engine.store.anchor import default_audit_dir
+from engine.store.changes import MASTER, SYSTEM
 from engine.store.connect import default_url, open_engine
+from engine.store.trail import AuditTrail, ChainedWrite
+from engine.store.verify import verify
 from engine.store.tables import EquityRow, FillRow, OrderRow, PendingRow, PolicyRow, ResultRow, SettingRow, TokenRow
 from engine.store.tokens import TokenInfo
 from engine.risk.trading_state import TradingStateMachine
@@ -31,19 +36,31 @@ APPEND_BATCH = 5000  # events per transaction in append_events
 
 
 class Store:
-    """Opens (and creates) the database at `url`: `sqlite:///path` or `postgresql+psycopg://...`."""
+    """Opens (and creates) the database at `url`: `sqlite:///path` or `postgresql+psycopg://...`.
 
-    def __init__(self, url: str) -> None:
+    `audit_dir` holds the audit key and the checkpoints that anchor the hash chains outside the
+    database (default: the XDG config dir, `$XDG_CONFIG_HOME/perpguard`); see engine.store.anchor."""
+
+    def __init__(self, url: str, *, audit_dir: str | Path | None = None) -> None:
         self.url = url
         self.engine = open_engine(url)  # public for maintenance scripts and tests (raw SQL)
         self._chain_lock = threading.Lock()  # one appender per process; see chain.append for others
         SQLModel.metadata.create_all(self.engine)
+        self.audit_dir = Path(audit_dir) if audit_dir is not None else default_audit_dir()
+        self._trail = AuditTrail(self.engine, url, self.audit_dir)
+        try:
+            self._trail.open()  # AuditKeyError: an anchored database whose key is missing or open to others
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @staticmethod
     def default_url() -> str:
         return default_url()
 
     def close(self) -> None:
+        with self._chain_lock:
+            self._trail.close()  # a checkpoint of what was written since the last one
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -62,6 +79,17 @@ class Store:
     def _read(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    @contextmanager
+    def _chained(self) -> Iterator[ChainedWrite]:
+        """A write that adds links: the chain lock held, the database anchored first (on the
+        first write), a checkpoint after the commit when one is due."""
+        with self._chain_lock:
+            key = self._trail.database_key()
+            with self._write() as session:
+                write = ChainedWrite(session, key)
+                yield write
+            self._trail.committed(write.rows, change=write.changes > 0)
+
     # -- policies -------------------------------------------------------------------------------
 
     def list_policies(self) -> list[dict]:
@@ -69,25 +97,31 @@ class Store:
         with self._read() as session:
             return [codec.parse(row.body) for row in session.exec(select(PolicyRow).order_by(PolicyRow.seq))]
 
-    def save_policy(self, body: dict) -> dict:
-        """Validate `body`, then insert it or replace the policy with its id (keeping its place).
-        Returns the stored body. Raises PolicyError naming the bad field."""
+    def save_policy(self, body: dict, *, actor: str = SYSTEM, at: float | None = None) -> dict:
+        """Validate `body`, then insert it or replace the policy with its id (keeping its place),
+        chaining the change with `actor` (who made it; "system" is the engine's own first-start
+        seeding) at `at` (epoch s, default now). Returns the stored body. Raises PolicyError
+        naming the bad field."""
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
             raise PolicyError("id", "a saved policy needs an id (a string)")
         stored = parse_policy(body, body["id"]).as_body()
-        with self._write() as session:
+        with self._chained() as write:
+            session = write.session
             row = session.exec(select(PolicyRow).where(PolicyRow.id == stored["id"])).first()
             if row is None:
                 row = PolicyRow(id=stored["id"], body="")
             row.body = codec.canonical(stored)
             session.add(row)
+            write.append("changes", [changes.policy_saved(stored, actor, _now(at))])
         return stored
 
-    def delete_policy(self, policy_id: str) -> bool:
-        with self._write() as session:
-            row = session.exec(select(PolicyRow).where(PolicyRow.id == policy_id)).first()
+    def delete_policy(self, policy_id: str, *, actor: str = SYSTEM, at: float | None = None) -> bool:
+        """Delete the policy (chained with `actor` and `at`, as for save_policy). False if there is none."""
+        with self._chained() as write:
+            row = write.session.exec(select(PolicyRow).where(PolicyRow.id == policy_id)).first()
             if row is not None:
-                session.delete(row)
+                write.session.delete(row)
+                write.append("changes", [changes.policy_deleted(policy_id, codec.parse(row.body), actor, _now(at))])
             return row is not None
 
     # -- pending actions (engine.live.pending.PendingStore) -----------------------------------------
@@ -97,10 +131,10 @@ class Store:
             session.merge(codec.pending_row(action))
 
     def load_open_pending(self) -> list[PendingAction]:
-        """Actions still PENDING, oldest first: what the queue resumes with after a restart."""
+        """Actions still PENDING or RELEASING, oldest first: what the queue resumes with after a restart."""
         with self._read() as session:
-            query = (select(PendingRow).where(PendingRow.status == PendingStatus.PENDING.value)
-                     .order_by(PendingRow.created_at))
+            open_statuses = (PendingStatus.PENDING.value, PendingStatus.RELEASING.value)
+            query = (select(PendingRow).where(PendingRow.status.in_(open_statuses)).order_by(PendingRow.created_at))
             return [codec.pending_action(row) for row in session.exec(query)]
 
     def list_pending(self, limit: int = 100) -> list[PendingAction]:
@@ -114,11 +148,15 @@ class Store:
     def save_trading(self, machine: TradingStateMachine, event: EngineEvent | None = None) -> None:
         """State, every cause with its `until` (LATCHED included) and the halt cause. With
         `event` (the transition's `state_changed`), the event is chained in the same
-        transaction: a crash cannot keep the new state and lose the record of why."""
-        with self._chain_lock, self._write() as session:
-            session.merge(SettingRow(key=TRADING_STATE_KEY, value=codec.trading_text(machine)))
+        transaction: a crash cannot keep the new state and lose the record of why. The setting's
+        change is chained too (by "system"), so a state edited behind the store's back is caught."""
+        text = codec.trading_text(machine)
+        with self._chained() as write:
+            write.session.merge(SettingRow(key=TRADING_STATE_KEY, value=text))
             if event is not None:
-                chain.append(session, "events", [_event_content(event)])
+                write.append("events", [_event_content(event)])
+            at = float(event.at) if event is not None else time.time()
+            write.append("changes", [changes.setting_changed(write.key, TRADING_STATE_KEY, text, SYSTEM, at)])
 
     def load_trading(self) -> TradingStateMachine | None:
         """The saved machine, or None if none was ever saved (a fresh install starts ACTIVE)."""
@@ -148,22 +186,28 @@ class Store:
         return last_id
 
     def _append(self, table: str, contents: list[dict]) -> int:
-        with self._chain_lock, self._write() as session:
-            return chain.append(session, table, contents)
+        with self._chained() as write:
+            return write.append(table, contents)
 
     def audit(self, limit: int = 100, kind: str | None = None, since: float | None = None,
               before_id: str | None = None) -> list[dict]:
-        """Decisions and events, newest first. Each item has `table`, `id`, `ref` (`events#42`),
-        `at`, `kind` (`decision`, or the event's kind) and its payload. `kind` filters on it;
+        """Decisions, events and changes, newest first. Each item has `table`, `id`, `ref`
+        (`events#42`), `at`, `kind` (`decision`, the event's kind, or the change's:
+        `policy_saved`, `token_revoked`, ...) and its payload (a change's `actor`, `subject`,
+        `message` and `data`). `kind` filters on it;
         `since` keeps items at or after that time (epoch s); `before_id` is an item's `ref`,
         to fetch the page after it. ValueError for a malformed or unknown ref."""
         with self._read() as session:
             return audit_log.audit(session, limit, kind, since, before_id)
 
     def verify_chain(self) -> chain.ChainReport:
-        """Recompute every hash of both chains (streamed in batches)."""
+        """Everything `audit verify` checks (engine.store.verify): the anchor, every link of the
+        three chains (streamed in batches), the policies, tokens and settings against the
+        changes chain, and the checkpoints. Reads one snapshot of the database; writes nothing
+        (no key, anchor or checkpoint is created)."""
         with self._read() as session:
-            return chain.verify(session)
+            _snapshot(session)
+            return verify(session, self.audit_dir, self._trail.where)
 
     # -- orders, fills, equity ------------------------------------------------------------------
 
@@ -208,9 +252,14 @@ class Store:
             row = session.get(SettingRow, key)
             return row.value if row else None
 
-    def set_setting(self, key: str, value: str) -> None:
-        with self._write() as session:
-            session.merge(SettingRow(key=key, value=value))
+    def set_setting(self, key: str, value: str, *, actor: str | None = None, at: float | None = None) -> None:
+        """Set a named value, chaining the change (a keyed fingerprint of the value, never the
+        value) with `actor` (default `local:<user>`: a process holding the database itself,
+        as `perpguard init` does)."""
+        with self._chained() as write:
+            write.session.merge(SettingRow(key=key, value=value))
+            write.append("changes", [changes.setting_changed(write.key, key, value, actor or changes.local_actor(),
+                                                             _now(at))])
 
     def save_result(self, client_id: str, body: dict) -> None:
         """The answer given to `client_id` (replacing any earlier one), so a retry gets it back."""
@@ -225,9 +274,10 @@ class Store:
     # -- bot tokens -----------------------------------------------------------------------------
 
     def create_token(self, name: str, scopes: set[str], expires_at: float | None,
-                     now: float | None = None) -> tuple[TokenInfo, str]:
+                     now: float | None = None, *, actor: str = MASTER) -> tuple[TokenInfo, str]:
         """A new token; returns its info and the plaintext, which is never stored or shown again.
-        `scopes` a non-empty subset of {trade, read, kill}; `expires_at` epoch s or None."""
+        `scopes` a non-empty subset of {trade, read, kill}; `expires_at` epoch s or None. The
+        change is chained with `actor` (default "master": the gateway's token calls need it)."""
         if not name or not name.strip():
             raise ValueError("a token needs a name")
         plaintext = tokens.new_plaintext()
@@ -235,8 +285,9 @@ class Store:
         row = TokenRow(id=tokens.new_token_id(), name=name.strip(), scopes=scope_text,
                        token_hash=tokens.digest(plaintext), created_at=time.time() if now is None else now,
                        expires_at=expires_at)
-        with self._write() as session:
-            session.add(row)
+        with self._chained() as write:
+            write.session.add(row)
+            write.append("changes", [changes.token_created(row, write.key, actor)])
         return tokens.token_info(row), plaintext
 
     def find_token(self, plaintext: str, now: float) -> TokenInfo | None:
@@ -248,19 +299,34 @@ class Store:
         info = tokens.token_info(row) if row else None
         return info if info is not None and info.usable(now) else None
 
-    def revoke_token(self, token_id: str, now: float | None = None) -> bool:
-        """Revoke for good (the first revocation time is kept). False if no such token."""
-        with self._write() as session:
-            row = session.get(TokenRow, token_id)
+    def revoke_token(self, token_id: str, now: float | None = None, *, actor: str = MASTER) -> bool:
+        """Revoke for good (the first revocation time is kept), chained with `actor` (as for
+        create_token). False if no such token."""
+        with self._chained() as write:
+            row = write.session.get(TokenRow, token_id)
             if row is not None and row.revoked_at is None:
-                row.revoked_at = time.time() if now is None else now
-                session.add(row)
+                row.revoked_at = _now(now)
+                write.session.add(row)
+                write.append("changes", [changes.token_revoked(row, actor)])
             return row is not None
 
     def list_tokens(self) -> list[TokenInfo]:
         """Every token, revoked and expired ones included, oldest first (no secrets in them)."""
         with self._read() as session:
             return [tokens.token_info(row) for row in session.exec(select(TokenRow).order_by(TokenRow.created_at))]
+
+
+def _now(at: float | None) -> float:
+    return time.time() if at is None else float(at)
+
+
+def _snapshot(session: Session) -> None:
+    """Make the session's reads one consistent snapshot (a verifier running beside a busy
+    engine must not see a policy's row without the change that made it, or the reverse)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("BEGIN")  # pysqlite does not begin before a SELECT
+    else:
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def _event_content(event: EngineEvent) -> dict:

@@ -62,6 +62,36 @@ class EventRow(SQLModel, table=True):
     hash: str
 
 
+class ChangeRow(SQLModel, table=True):
+    """One change to what the engine enforces or who may call it (a policy saved or deleted, a
+    token created or revoked, a setting changed), a link of the changes hash chain (ids as for
+    decisions). `actor` made it (`master`, `system`, `local:<user>`, a token's id); `subject`
+    names what changed (a policy id, a token id, a setting key); `body` says how (JSON)."""
+
+    __tablename__ = "changes"
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: float = Field(index=True)
+    kind: str = Field(index=True)
+    actor: str
+    subject: str
+    body: str = Field(sa_type=Text)
+    prev_hash: str
+    hash: str
+
+
+class AuditAnchorRow(SQLModel, table=True):
+    """The database's one anchor, written when this version first writes to it: its id (which
+    keys its links) and, per chain, the first keyed row and the last unkeyed (legacy) hash
+    (`chains`, JSON). `mac` is keyed, so the row cannot be forged or moved without the key."""
+
+    __tablename__ = "audit_anchor"
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    db_id: str
+    anchored_at: float
+    chains: str = Field(sa_type=Text)
+    mac: str
+
+
 class ChainHead(SQLModel, table=True):
     """The last link of each chain. Anchors the tail, so deleting the newest rows is caught,
     and serialises appends (PostgreSQL locks this row; the primary key stops a fork anyway)."""
