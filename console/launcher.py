@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine.cli import engine_commands, main as cli
+from engine.cli import engine_commands, main as cli, modes
 from engine.config import ConfigError
 
 CONSOLE_COMMANDS = (None, "attach")
@@ -66,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine_only or args.command not in CONSOLE_COMMANDS:
         return cli.main(argv)
     try:
-        engine_commands.refuse_ignored_options(args)
+        modes.refuse_ignored_options(args)
         config = engine_commands.config_from(args)
     except ConfigError as exc:
-        print(f"{engine_commands.mode_name(args)}: error: {exc}", file=sys.stderr)
+        print(f"{modes.mode_name(args)}: error: {exc}", file=sys.stderr)
         return cli.EXIT_BAD_INPUT
     log_path = _log_to_file()
     try:

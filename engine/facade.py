@@ -10,6 +10,7 @@ idempotency record and the Python client all see the same thing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import TYPE_CHECKING, Callable, NamedTuple
@@ -79,6 +80,19 @@ class EngineService:
             self.writer.submit(fn, *args, **kwargs)
         else:
             fn(*args, **kwargs)
+
+    async def stored(self, fn: Callable, *args, **kwargs):
+        """`fn(*args, **kwargs)` (a store write) through the writer, its result once committed;
+        503 STORE_UNAVAILABLE if the database does not take it within the deadline (it is still
+        written as soon as it answers)."""
+        if self.writer is None:
+            return fn(*args, **kwargs)
+        done = asyncio.wrap_future(self.writer.submit(fn, *args, **kwargs))
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), DURABLE_DEADLINE)
+        except asyncio.TimeoutError:
+            raise ApiError(503, "STORE_UNAVAILABLE", "the store did not confirm the change in time; it is saved as "
+                           "soon as the database answers") from None
 
     async def durable(self, deadline: float = DURABLE_DEADLINE) -> bool:
         """Everything handed to the store so far is committed (within `deadline` seconds)."""
@@ -222,26 +236,36 @@ class EngineService:
     def _apply(self, bodies: list[dict]) -> None:
         self.engine.set_policies(parse_policies(bodies))
 
-    def add_policy(self, body: dict, *, actor: str = "master") -> dict:
-        """Validate, store, apply. An id already present is replaced (PUT semantics). `actor`
-        (who asked; the gateway's policy calls need the master password) goes into the audit chain."""
+    async def add_policy(self, body: dict, *, actor: str = "master") -> dict:
+        """Validate, apply, store (answered once stored). An id already present is replaced (PUT
+        semantics). `actor` (who asked; the gateway's policy calls need the master password)
+        goes into the audit chain."""
         kind = body.get("type") if isinstance(body, dict) and isinstance(body.get("type"), str) else "policy"
         policy = parse_policy(body, f"{kind.lower().replace('_', '-')}-{uuid.uuid4().hex[:8]}")  # PolicyError names the field
         bodies = [b for b in self.policies() if b["id"] != policy.id] + [policy.as_body()]
-        self._apply(bodies)
+        self._apply(bodies)  # in force at once, whatever the database is doing
         if self.store is not None:
-            self.store.save_policy(policy.as_body(), actor=actor)
+            await self.stored(self.store.save_policy, policy.as_body(), actor=actor)
         return policy.as_body()
 
-    def replace_policy(self, policy_id: str, body: dict, *, actor: str = "master") -> dict:
+    async def replace_policy(self, policy_id: str, body: dict, *, actor: str = "master") -> dict:
         if all(b["id"] != policy_id for b in self.policies()):
             raise ApiError(404, "NOT_FOUND", f"no policy {policy_id}", "id")
-        return self.add_policy({**body, "id": policy_id}, actor=actor)
+        return await self.add_policy({**body, "id": policy_id}, actor=actor)
 
-    def remove_policy(self, policy_id: str, *, actor: str = "master") -> None:
+    async def remove_policy(self, policy_id: str, *, actor: str = "master") -> None:
         bodies = self.policies()
         if all(b["id"] != policy_id for b in bodies):
             raise ApiError(404, "NOT_FOUND", f"no policy {policy_id}", "id")
         self._apply([b for b in bodies if b["id"] != policy_id])
         if self.store is not None:
-            self.store.delete_policy(policy_id, actor=actor)
+            await self.stored(self.store.delete_policy, policy_id, actor=actor)
+
+    # ---- bot tokens ------------------------------------------------------------------------
+
+    async def create_token(self, name: str, scopes: set[str], expires_at: float | None) -> tuple:
+        """(TokenInfo, the plaintext token, shown once)."""
+        return await self.stored(self.store.create_token, name, scopes, expires_at)
+
+    async def revoke_token(self, token_id: str) -> bool:
+        return await self.stored(self.store.revoke_token, token_id)

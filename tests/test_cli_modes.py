@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.engine_commands import refuse_ignored_options
+from engine.cli.modes import refuse_ignored_options
 from engine.cli.main import build_parser, main
 from engine.config import load_config
 

@@ -32,9 +32,9 @@ ADMIN = {"X-Master-Password": PASSWORD}
 @contextmanager
 def engine_only(tmp_path, policies: list[dict]):
     """A real --engine-only process (its own config, database, port) with `policies` added;
-    yields (url, restart) where restart() is `kill -9` and a start on the same database."""
-    env = {**os.environ, "PERPGUARD_MASTER_PASSWORD": PASSWORD, "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-           "XDG_DATA_HOME": str(tmp_path / "data")}
+    yields (url, restart, procs): restart() is `kill -9` and a start on the same database; the
+    running process is procs[-1]."""
+    env = {**os.environ, "PERPGUARD_MASTER_PASSWORD": PASSWORD}  # the test's own XDG folders (conftest)
     config, port = tmp_path / "perpguard.toml", free_port()
     url = f"http://127.0.0.1:{port}"
     init = perpguard("init", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'engine.db'}",
@@ -52,7 +52,7 @@ def engine_only(tmp_path, policies: list[dict]):
         wait_healthy(url, procs[-1])
 
     try:
-        yield url, restart
+        yield url, restart, procs
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -66,7 +66,7 @@ def order(url: str, usd: float) -> int:
 
 
 def test_rate_limit_usage_survives_kill_9(tmp_path):
-    with engine_only(tmp_path, [{"type": "RATE_LIMIT", "rules": {"maxTransactions": 5, "period": "hourly"}}]) as (url, restart):
+    with engine_only(tmp_path, [{"type": "RATE_LIMIT", "rules": {"maxTransactions": 5, "period": "hourly"}}]) as (url, restart, _):
         assert [order(url, 100) for _ in range(6)] == [200] * 5 + [403]
         restart()
         refused = httpx.post(f"{url}/v1/orders", json={"market": "BTC", "side": "buy", "notional_usd": 100},
@@ -78,7 +78,7 @@ def test_rate_limit_usage_survives_kill_9(tmp_path):
 def test_daily_spend_survives_kill_9(tmp_path):
     spending = {"type": "SPENDING_LIMIT", "rules": {"instant_max_usd": 1000, "notify_max_usd": 1000, "delay_max_usd": 1000,
                                                     "daily_limit_usd": 1000, "on_exceed": "DENY"}}
-    with engine_only(tmp_path, [spending]) as (url, restart):
+    with engine_only(tmp_path, [spending]) as (url, restart, _):
         assert [order(url, 400) for _ in range(3)] == [200, 200, 403]
         restart()
         assert [order(url, 400) for _ in range(2)] == [403, 403]  # 800 of 1000 USD are spent today
@@ -149,3 +149,40 @@ def test_peak_equity_and_period_baselines_come_back(tmp_path):
     assert (after.day_start_equity, after.week_start_equity) == (100_000, 100_000)
     after.on_equity(101_000, T0 + 300)  # the same day: no new baseline
     assert after.day_start_equity == 100_000
+
+
+def test_sigterm_during_a_burst_loses_no_acknowledged_order(tmp_path):
+    """200 orders in flight when SIGTERM arrives: the engine drains and exits 0, and every order
+    it answered 200 for is in the store (its decision and the venue's answer)."""
+    import asyncio
+
+    from engine.store import Store
+
+    with engine_only(tmp_path, [{"type": "RATE_LIMIT", "rules": {"maxTransactions": 1000, "period": "minute"}}]) as (url, _, procs):
+
+        async def burst():
+            async with httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=60) as client:
+                async def one(i):
+                    try:
+                        return i, (await client.post("/v1/orders", json={"market": "BTC", "side": "buy",
+                                                                         "notional_usd": 20, "client_id": f"b-{i}"})).status_code
+                    except httpx.HTTPError:
+                        return i, None  # cut off by the stop: never acknowledged
+
+                tasks = [asyncio.create_task(one(i)) for i in range(200)]
+                done = 0
+                while done < 20:  # SIGTERM once the burst is well under way
+                    done = sum(t.done() for t in tasks)
+                    await asyncio.sleep(0.01)
+                procs[-1].send_signal(signal.SIGTERM)
+                return await asyncio.gather(*tasks)
+
+        answers = asyncio.run(burst())
+        assert procs[-1].wait(60) == 0  # drained and stopped cleanly
+    acknowledged = {f"master/b-{i}" for i, status in answers if status == 200}
+    assert len(acknowledged) >= 20
+    with Store(f"sqlite:///{tmp_path / 'engine.db'}") as store:
+        recorded = {o.client_id for o in store.recent_orders(limit=1000)}
+        decided = {row["decision"].get("client_id") for row in store.audit(limit=1000, kind="decision")}
+    assert acknowledged <= recorded
+    assert acknowledged <= decided

@@ -74,6 +74,12 @@ def test_a_locked_store_refuses_orders_fast_and_the_kill_switch_still_flattens(t
             assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
             assert time.monotonic() - started < 1.0
 
+            started = time.monotonic()
+            tightened = httpx.post(f"{url}/v1/policies", json={"id": "tight", "type": "ORDER_LIMITS",
+                                                              "rules": {"maxOrderUsd": 1000}}, headers=ADMIN, timeout=30)
+            assert tightened.status_code == 503 and time.monotonic() - started < 3.0
+            assert "tight" in {p["id"] for p in httpx.get(f"{url}/v1/policies", headers=ADMIN, timeout=10).json()}
+
             killed = httpx.post(f"{url}/v1/kill", headers=ADMIN, timeout=60)
             assert killed.status_code == 200
             assert killed.json()["trading_state"] == "HALTED"
@@ -88,6 +94,8 @@ def test_a_locked_store_refuses_orders_fast_and_the_kill_switch_still_flattens(t
                 return machine is not None and machine.state.value == "HALTED"
 
         wait_for(halted_on_disk, what="HALTED on disk")
+        with Store(f"sqlite:///{path}") as store:  # the policy made during the lock was saved once it lifted
+            assert "tight" in {b["id"] for b in store.list_policies()}
         # The same client id, once the store answers: judged afresh (a 503 is not a final answer).
         again = httpx.post(f"{url}/v1/orders", json={"market": "BTC", "side": "buy", "notional_usd": 500,
                                                      "client_id": "during-lock"}, headers=ADMIN, timeout=30)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from engine.cli import engine_commands
+from engine.cli import engine_commands, modes
 from engine.domain.clock import ManualClock
 from engine.config import ConfigError
 from engine.risk.counters import RiskCounters
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     check = sub.add_parser("check", help="offline dry run: one order against an account snapshot and a policy file "
-                                            f"({engine_commands.refuses('offline')})")
+                                            f"({modes.refuses('offline')})")
     check.add_argument("order", metavar="ORDER_JSON", help="an OrderIntent as inline JSON, or a file holding one")
     check.add_argument("--state", required=True, metavar="FILE", help="Hyperliquid clearinghouseState JSON")
     check.add_argument("--policies", metavar="FILE", help="policy file (JSON list or TOML); default: the default set")
@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
 
     report = sub.add_parser("report", help="offline audit of a clearinghouseState snapshot "
-                                              f"({engine_commands.refuses('offline')})")
+                                              f"({modes.refuses('offline')})")
     report.add_argument("file", metavar="FILE")
     report.add_argument("--policies", metavar="FILE")
     report.add_argument("--marks", metavar="FILE")
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     replay = sub.add_parser("replay", help="stress pass over a candle file through the paper exchange and the engine "
-                                              f"({engine_commands.refuses('offline')})")
+                                              f"({modes.refuses('offline')})")
     replay.add_argument("csv", metavar="CSV", help="Binance kline CSV: open_time_ms,open,high,low,close,volume")
     replay.add_argument("--market", required=True)
     replay.add_argument("--side", required=True, choices=["long", "short"])
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        engine_commands.refuse_ignored_options(args)  # no mode drops an option silently
+        modes.refuse_ignored_options(args)  # no mode drops an option silently
         if args.engine_only:
             func = engine_commands.run_engine_only
         elif getattr(args, "func", None):
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         return func(args)
     except (BadInput, ConfigError) as exc:
-        print(f"{engine_commands.mode_name(args)}: error: {exc}", file=sys.stderr)
+        print(f"{modes.mode_name(args)}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

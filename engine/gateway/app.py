@@ -82,15 +82,15 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
 
     @api.post("/policies", status_code=201)
     async def add_policy(body: PolicyBody, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
-        return service.add_policy(body.model_dump(exclude_none=True))
+        return await service.add_policy(body.model_dump(exclude_none=True))
 
     @api.put("/policies/{policy_id}")
     async def replace_policy(policy_id: PolicyPathId, body: PolicyBody, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
-        return service.replace_policy(policy_id, body.model_dump(exclude_none=True))
+        return await service.replace_policy(policy_id, body.model_dump(exclude_none=True))
 
     @api.delete("/policies/{policy_id}")
     async def remove_policy(policy_id: PolicyPathId, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
-        service.remove_policy(policy_id)
+        await service.remove_policy(policy_id)
         return {"id": policy_id, "removed": True}
 
     @api.post("/kill")
@@ -106,12 +106,12 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
     @api.post("/tokens", status_code=201)
     async def create_token(body: TokenRequest, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
         expires = time.time() + body.expires_in_seconds if body.expires_in_seconds else None
-        info, plaintext = service.store.create_token(body.name, set(body.scopes), expires)
+        info, plaintext = await service.create_token(body.name, set(body.scopes), expires)
         return {**info.as_dict(), "token": plaintext}
 
     @api.delete("/tokens/{token_id}")
     async def revoke_token(token_id: Id, request: Request, _p: Annotated[Principal, Depends(needs("master"))]) -> dict:
-        if not service.store.revoke_token(token_id):
+        if not await service.revoke_token(token_id):
             raise ApiError(404, "NOT_FOUND", f"no token {token_id}", "id")
         request.app.state.tokens.clear()
         return {"id": token_id, "revoked": True}
