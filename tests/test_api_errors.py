@@ -18,15 +18,7 @@ from console.remote import RemoteLink
 from engine.api.client import AsyncClient, Client
 from engine.api.errors import LINK_DOWN, ApiError
 from tests.engine_server import MASTER, EngineThread
-
-
-async def wait_for(predicate, seconds: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.02)
+from tests.waiting import eventually
 
 
 def closed_port_url() -> str:
@@ -160,7 +152,7 @@ async def test_an_unreachable_engine_is_link_down_for_the_async_client_and_the_c
     try:
         with pytest.raises(ApiError) as link_down:
             await link.resume("whatever")
-        await wait_for(lambda: "cannot reach the engine" in link.status().text)
+        await eventually(lambda: "cannot reach the engine" in link.status().text)
     finally:
         await link.close()
     with pytest.raises(ApiError) as closed:  # after close: not connected, the same error
@@ -191,7 +183,7 @@ async def test_a_malformed_snapshot_keeps_the_previous_picture_and_the_link(engi
         try:
             await asyncio.wait_for(sent.wait(), 10)
             events: list[dict] = []
-            await wait_for(lambda: bool(events.extend(link.drain_events()) or events))
+            await eventually(lambda: bool(events.extend(link.drain_events()) or events))
             assert [e["message"] for e in events] == ["after the bad one"]  # the stream went on
             state = link.latest_state()
             assert state is not None and state.time == good["time"]  # the good picture, kept

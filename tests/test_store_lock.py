@@ -15,6 +15,7 @@ import httpx
 
 from engine.store import Store
 from tests.engine_server import MASTER, EngineThread
+from tests.waiting import eventually_sync
 
 ADMIN = {"X-Master-Password": MASTER}
 HOLD_LOCK = (
@@ -40,16 +41,6 @@ class WriteLock:
             self.proc.stdin.write("\n")
             self.proc.stdin.flush()
             self.proc.wait(10)
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_locked_store_refuses_orders_fast_and_the_kill_switch_still_flattens(tmp_path):
@@ -93,7 +84,7 @@ def test_a_locked_store_refuses_orders_fast_and_the_kill_switch_still_flattens(t
                 machine = store.load_trading()
                 return machine is not None and machine.state.value == "HALTED"
 
-        wait_for(halted_on_disk, what="HALTED on disk")
+        eventually_sync(halted_on_disk, what="HALTED on disk")
         with Store(f"sqlite:///{path}") as store:  # the policy made during the lock was saved once it lifted
             assert "tight" in {b["id"] for b in store.list_policies()}
         # The same client id, once the store answers: judged afresh (a 503 is not a final answer).
