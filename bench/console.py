@@ -14,6 +14,8 @@ import time
 
 from console.app import PerpguardApp
 from console.link import LinkStatus
+from engine.api.state import AccountView, EngineState, PositionRow
+from engine.domain.model import TradingState
 
 POSITIONS = 200
 MARKS_PER_SECOND = 10
@@ -21,11 +23,14 @@ SIZE = (160, 50)
 
 
 class FeedLink:
-    """An EngineLink fed with synthetic engine_state pictures (no engine: the console's own cost)."""
+    """An EngineLink fed with synthetic `EngineState` pictures (no engine: the console's own cost)."""
 
     description = "bench feed"
     password_actions = frozenset()
     remembers_password = False
+    needs_password = False
+
+    def use_password(self, password: str | None) -> None: ...
 
     def __init__(self, positions: int = POSITIONS, seed: int = 7) -> None:
         self.rng = random.Random(seed)
@@ -34,30 +39,30 @@ class FeedLink:
         self.entry = {c: 10 ** self.rng.uniform(-1, 4) for c in self.coins}
         self.mark = dict(self.entry)
         self.size = {c: self.rng.choice((-1, 1)) * 1_000 / self.entry[c] for c in self.coins}
-        self.state = self.picture()
+        self.state: EngineState | None = None  # built when the console asks, as InProcessLink does
 
     def step(self, seconds: float) -> None:
-        """Every mark moves (a random walk) and a new picture replaces the old one."""
+        """Every mark moves (a random walk): the next picture is a new one."""
         self.now += seconds
         for c in self.coins:
             self.mark[c] *= math.exp(self.rng.gauss(0, 0.0005))
-        self.state = self.picture()
+        self.state = None
 
-    def picture(self) -> dict:
+    def picture(self) -> EngineState:
         positions = []
         for c in self.coins:
             size, mark = self.size[c], self.mark[c]
             liq = mark * (0.5 if size > 0 else 1.5)
-            positions.append({"coin": c, "side": "long" if size > 0 else "short", "size": size,
-                              "entry_px": self.entry[c], "mark_px": mark, "notional": abs(size) * mark,
-                              "leverage": 2.0, "unrealized_pnl": size * (mark - self.entry[c]),
-                              "liquidation_px": liq, "distance": abs(mark - liq) / mark})
-        equity = 100_000 + sum(p["unrealized_pnl"] for p in positions)
-        return {"time": self.now, "trading_state": "ACTIVE", "causes": [], "halt_cause": None,
-                "account": {"equity": equity, "maintenance_margin": 5_000.0, "margin_buffer": 1 - 5_000 / equity,
-                            "account_leverage": 2.0, "warn_buffer": 0.5, "panic_buffer": 0.25, "target_buffer": 0.7},
-                "positions": positions, "open_orders": [], "breakers": [], "pending": [], "feed_age_seconds": 0.1,
-                "liquidated": False}
+            # model_construct: the engine's pictures come validated; the bench measures the console
+            positions.append(PositionRow.model_construct(
+                coin=c, side="long" if size > 0 else "short", size=size, entry_px=self.entry[c], mark_px=mark,
+                notional=abs(size) * mark, leverage=2.0, unrealized_pnl=size * (mark - self.entry[c]),
+                liquidation_px=liq, distance=abs(mark - liq) / mark))
+        equity = 100_000 + sum(p.unrealized_pnl for p in positions)
+        account = AccountView(equity=equity, maintenance_margin=5_000.0, margin_buffer=1 - 5_000 / equity,
+                              account_leverage=2.0, warn_buffer=0.5, panic_buffer=0.25, target_buffer=0.7)
+        return EngineState(time=self.now, trading_state=TradingState.ACTIVE, account=account,
+                           positions=tuple(positions), feed_age_seconds=0.1)
 
     async def open(self) -> None: ...
 
@@ -66,7 +71,9 @@ class FeedLink:
     def status(self) -> LinkStatus:
         return LinkStatus(True, "bench")
 
-    def latest_state(self) -> dict:
+    def latest_state(self) -> EngineState:
+        if self.state is None:
+            self.state = self.picture()
         return self.state
 
     def drain_events(self) -> list[dict]:

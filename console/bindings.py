@@ -1,8 +1,11 @@
 """The console's keys. Every binding has an id, so a user's config can remap it
 (`[keymap] approve = "A"` becomes `App.set_keymap({"approve": "A"})`), and every action is
-also in the command palette (ctrl+p) under the same name."""
+also in the command palette (ctrl+p) under the same name. `KeyMap` says which keys each id is
+bound to now, so the screen names the keys the trader actually has."""
 
 from __future__ import annotations
+
+from typing import Iterable, Mapping
 
 from textual.binding import Binding
 
@@ -15,6 +18,9 @@ BINDINGS = [
     Binding("t", "next_theme", "Theme", id="theme", tooltip="Next theme: dark, light, high contrast, colour-blind"),
     Binding("?", "help", "Help", id="help", tooltip="Keys and how to read the screen"),
     Binding("q", "quit_console", "Quit", id="quit", tooltip="Quit (asks first when the engine runs in here)"),
+    # Attached to an engine that runs on its own, `q` only detaches. Two bindings on one key, the
+    # app enabling one (check_action), so the footer names what `q` does; KeyMap moves both.
+    Binding("q", "detach", "Detach", id="detach", tooltip="Leave the console; the engine keeps running"),
     Binding("0,escape", "show_view('overview')", "Overview", id="view-overview", show=False),
     Binding("1", "show_view('positions')", "Positions", id="view-positions", show=False),
     Binding("2", "show_view('pending')", "Pending", id="view-pending", show=False),
@@ -55,3 +61,32 @@ COMMANDS = [
     ("Show event log", "Zoom: the whole event log", "show_view('log')"),
     ("Quit or detach", "Leave the console (asks first when the engine runs in here)", "quit_console"),
 ]
+
+
+DISPLAY = {"escape": "Esc", "question_mark": "?", "exclamation_mark": "!"}
+
+
+class KeyMap:
+    """The keys bound to each binding id: the defaults above, overlaid with a user's keymap.
+    `detach` follows `quit` unless the keymap names it, as both are what `q` does.
+
+        keys = KeyMap(BINDINGS, {"approve": "A"})
+        keys.label("approve")  # "A"
+        keys.label("view-overview")  # "0/Esc"
+    """
+
+    def __init__(self, bindings: Iterable[Binding], keymap: Mapping[str, str] | None = None) -> None:
+        self.defaults = {b.id: b.key for b in bindings if b.id}
+        self.keymap = {binding_id: keys for binding_id, keys in (keymap or {}).items()}
+        if "quit" in self.keymap and "detach" not in self.keymap:
+            self.keymap["detach"] = self.keymap["quit"]
+
+    def keys(self, binding_id: str) -> list[str]:
+        """The keys bound to `binding_id`, as the user or the defaults spell them."""
+        keys = self.keymap.get(binding_id, self.defaults.get(binding_id, ""))
+        return [key.strip() for key in keys.split(",") if key.strip()]
+
+    def label(self, binding_id: str, default: str = "?") -> str:
+        """`a`, `0/Esc`: the keys of `binding_id` for the screen."""
+        keys = self.keys(binding_id)
+        return "/".join(DISPLAY.get(key, key) for key in keys) if keys else default

@@ -14,14 +14,19 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def price(px: float | None) -> str:
-    """USD price with five significant figures: 65,012 · 3,212.5 · 0.15012."""
+def price(px: float | None, max_len: int | None = None) -> str:
+    """USD price with five significant figures: 65,012 · 3,212.5 · 0.15012; with `max_len`, as
+    many decimals as fit in that many characters (a table column: 0.096012 -> 0.09601)."""
     if not _finite(px):
         return MISSING
     if px == 0:
         return "0"
-    digits = max(0, 4 - int(math.floor(math.log10(abs(px)))))
-    return f"{px:,.{min(digits, 8)}f}"
+    digits = min(8, max(0, 4 - int(math.floor(math.log10(abs(px))))))
+    text = f"{px:,.{digits}f}"
+    while max_len is not None and len(text) > max_len and digits > 0:
+        digits -= 1
+        text = f"{px:,.{digits}f}"
+    return text
 
 
 def size(units: float | None) -> str:

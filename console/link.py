@@ -32,9 +32,6 @@ EVENT_BACKLOG = 200  # events kept for the console between two reads, and shown 
 # A refusal or a failure through either link is the wire contract's one error, `ApiError`: the
 # gateway's status and code (`UNAUTHORIZED`, `NOT_FOUND`, ...; status 0 and `LINK_DOWN` when the
 # engine could not be reached), a message a trader can act on, and `unauthorized`.
-# console/outcomes.py and console/screens/policies.py still name it `LinkError`; that name goes
-# once they import ApiError.
-LinkError = ApiError
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,8 @@ here, so no colour is ever written in widget code and a theme change repaints ev
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from rich.style import Style
 from textual.app import App
 from textual.color import Color
@@ -44,10 +46,16 @@ class RiskPalette:
         return self[level] + _BADGE
 
 
+_PALETTES: WeakKeyDictionary[App, RiskPalette] = WeakKeyDictionary()
+
+
 def palette_for(app: App) -> RiskPalette:
-    """The palette of the app's current theme (cached until the theme's variables change)."""
-    cached: RiskPalette | None = getattr(app, "_risk_palette", None)
-    if cached is None or cached.variables is not app.theme_variables:
-        cached = RiskPalette(app)
-        app._risk_palette = cached
+    """The palette of the app's current theme: the same object until the theme's variables
+    change in value (Textual rebuilds the dict on every CSS refresh, a new theme or not), so
+    panes can tell a new theme by identity and repaint only then."""
+    cached = _PALETTES.get(app)
+    variables = app.theme_variables or app.get_css_variables()
+    if cached is None or (cached.variables is not variables and cached.variables != variables):
+        cached = _PALETTES[app] = RiskPalette(app)
+    cached.variables = variables  # equal in value: compare by identity next time
     return cached

@@ -11,18 +11,24 @@ hides it.
 Otherwise the first press brings the table up (zooming to it if it is not on screen) with a
 row highlighted (an APPROVAL one for `a`) and says what a second press will do, so nothing is
 approved or cancelled that the trader has not seen highlighted.
+
+`Views` is a part the app owns: it is given the app (for its size, its widgets and the focus,
+all through Textual's public API) and the key map, and keeps its own state.
 """
 
 from __future__ import annotations
 
-from textual import events
+from textual.app import App
 
+from console.bindings import KeyMap
 from console.panes.breakers import BreakersPane
 from console.panes.buffer import BufferChart, BufferGauge
 from console.panes.pending import PendingTable, describe
 from console.panes.positions import PositionsTable
 from console.panes.viewbar import ViewBar
 from console.risk import BREACH, MUTED, WARN, buffer_level, distance_level
+from engine.api.state import EngineState, PendingRow
+from engine.domain.model import Tier
 
 WIDE_COLUMNS, TALL_ROWS = 120, 34  # the grid from here; below it, the condensed overview
 # Condensed: the rows around the panes (header 2, view bar 1, footer 1), the gauge's (rule and
@@ -31,16 +37,29 @@ CONDENSED_FRAME_ROWS, CONDENSED_GAUGE_ROWS, CONDENSED_EVENT_ROWS = 4, 2, 3
 VIEW_FOCUS = {"positions": "#positions", "pending": "#pending", "log": "#log"}
 VIEW_BINDINGS = {"overview": "view-overview", "positions": "view-positions", "pending": "view-pending",
                  "risk": "view-risk", "log": "view-log"}
+PANE_TITLES = {"positions-pane": "Positions", "risk-pane": "Margin buffer", "pending-pane": "Pending",
+               "breakers-pane": "Breakers & limits", "log-pane": "Events"}
+
+
+def is_compact(width: int, height: int) -> bool:
+    """Below 120x34 (80x24 over SSH): condensed overview, one-line toasts."""
+    return width < WIDE_COLUMNS or height < TALL_ROWS
 
 
 class Views:
-    """Mixed into the App: needs `self.view`, `self._state`, `self._layout`, `self._positions_max`
-    and `self._pane_titles`, and calls `self._refresh_bindings_if_changed`."""
+    def __init__(self, app: App, keys: KeyMap) -> None:
+        self.app, self.keys = app, keys
+        self.view = "overview"
+        self.state: EngineState | None = None  # the picture the panes show
+        self._applied: tuple | None = None  # (view, layout, compact, height) the widgets are set for
+        self._positions_max: int | None = None
+        self._titles = dict(PANE_TITLES)
+
+    # ---- what is on screen ---------------------------------------------------------------
 
     @property
     def compact(self) -> bool:
-        width, height = self.size
-        return width < WIDE_COLUMNS or height < TALL_ROWS
+        return is_compact(*self.app.size)
 
     @property
     def layout(self) -> str:
@@ -53,116 +72,136 @@ class Views:
         """Whether `view`'s pane is on screen."""
         return self.view in (view, "overview")
 
-    def on_resize(self, event: events.Resize) -> None:
-        self.call_later(self._apply_layout)  # after the App's own handler has taken the new size
+    @property
+    def settled(self) -> bool:
+        """The widgets are set for the view and the terminal's size (a resize is applied once
+        Textual has delivered it)."""
+        return self._applied == self._wanted() and self._positions_max == self._positions_height()
 
-    def _apply_layout(self) -> None:
-        layout, compact, height = self.layout, self.compact, self.size.height
-        if (self.view, layout, compact, height) == self._layout:
+    def _wanted(self) -> tuple:
+        return self.view, self.layout, self.compact, self.app.size.height
+
+    # ---- layout --------------------------------------------------------------------------
+
+    def apply_layout(self) -> None:
+        wanted = self._wanted()
+        if wanted == self._applied:
             return
-        self._layout = (self.view, layout, compact, height)
-        self.query_one("#dashboard").set_classes(f"view-{self.view} layout-{layout}")
+        self._applied = wanted
+        layout, compact = wanted[1], wanted[2]
+        query = self.app.query_one
+        self.app.set_class(compact, "-compact")  # one-line toasts (themes/console.tcss)
+        query("#dashboard").set_classes(f"view-{self.view} layout-{layout}")
         condensed = layout == "condensed"
-        self.query_one(BufferGauge).set_condensed(condensed)
-        self.query_one(BreakersPane).configure(condensed=condensed, show_causes=not compact)
-        self.query_one(PendingTable).show_header = not condensed
-        self.query_one(ViewBar).display = layout != "grid"
+        query(BufferGauge).set_condensed(condensed)
+        query(BreakersPane).configure(condensed=condensed, show_causes=not compact)
+        query(PendingTable).show_header = not condensed
+        query(ViewBar).display = layout != "grid"
         self.size_positions()  # after the breakers, whose line count it reads
         self.put_titles()
-        self._update_view_bar()
+        self.update_view_bar()
+
+    def show(self, state: EngineState) -> None:
+        """The titles, sizes and counts for a new picture (the panes show it themselves)."""
+        self.state = state
+        approvals = state.approvals
+        approve = self.keys.label("approve")
+        self._titles.update({
+            "positions-pane": f"Positions ({len(state.positions)})",
+            "pending-pane": f"Pending ({len(state.pending)}" + (
+                f", {approvals} need{'s' if approvals == 1 else ''} approval: {approve}" if approvals else "") + ")",
+            "breakers-pane": "Breakers & limits" + (f" ({state.tripped} TRIPPED)" if state.tripped else ""),
+        })
+        self.put_titles()
+        self.app.query_one("#positions-empty").display = not state.positions
+        self.app.query_one("#pending-empty").display = not state.pending
+        self.size_positions()
+
+    def _positions_height(self) -> int | None:
+        if self.layout != "condensed":
+            return None
+        pending = len(self.state.pending) if self.state else 0
+        others = (CONDENSED_FRAME_ROWS + CONDENSED_GAUGE_ROWS + 1 + min(3, max(1, pending))
+                  + 1 + self.app.query_one(BreakersPane).line_count + CONDENSED_EVENT_ROWS)
+        return max(2, self.app.size.height - others - 1)  # 1: the positions' own rule
 
     def size_positions(self) -> None:
         """Condensed: the positions table as tall as it needs, up to what the other panes leave
         (the newest events keep at least two lines); it scrolls beyond that."""
-        max_height = None
-        if self.layout == "condensed":
-            pending = len((self._state or {}).get("pending") or [])
-            others = (CONDENSED_FRAME_ROWS + CONDENSED_GAUGE_ROWS + 1 + min(3, max(1, pending))
-                      + 1 + self.query_one(BreakersPane).line_count + CONDENSED_EVENT_ROWS)
-            max_height = max(2, self.size.height - others - 1)  # 1: the positions' own rule
+        max_height = self._positions_height()
         if max_height != self._positions_max:
             self._positions_max = max_height
-            self.query_one(PositionsTable).styles.max_height = max_height
+            self.app.query_one(PositionsTable).styles.max_height = max_height
 
     def put_titles(self) -> None:
         """The panes' titles; on the condensed overview's rules (no corners), spaced out by hand."""
         pad = " " if self.layout == "condensed" else ""
-        for pane_id, title in self._pane_titles.items():
-            pane = self.query_one(f"#{pane_id}")
+        for pane_id, title in self._titles.items():
+            pane = self.app.query_one(f"#{pane_id}")
             if pane.border_title != f"{pad}{title}{pad}":
                 pane.border_title = f"{pad}{title}{pad}"
 
     def focus_default(self) -> None:
         """In the overview: the pending table when something waits, else the positions."""
-        pending = self.query_one(PendingTable)
-        (pending if pending.row_count else self.query_one(PositionsTable)).focus()
+        pending = self.app.query_one(PendingTable)
+        (pending if pending.row_count else self.app.query_one(PositionsTable)).focus()
 
-    def action_show_view(self, view: str) -> None:
+    def show_view(self, view: str) -> None:
         if view == self.view:
             return
         self.view = view
-        self._apply_layout()
+        self.apply_layout()
         if view == "overview":
             self.focus_default()
         elif view in VIEW_FOCUS:
-            self.query_one(VIEW_FOCUS[view]).focus()
+            self.app.query_one(VIEW_FOCUS[view]).focus()
         else:
-            self.screen.set_focus(None)
+            self.app.screen.set_focus(None)
         if view in ("risk", "overview"):
-            self.call_after_refresh(self.query_one(BufferChart).redraw, True)
-        self._update_view_bar()
-        self.refresh_bindings()
+            self.app.call_after_refresh(self.app.query_one(BufferChart).redraw, True)
+        self.update_view_bar()
+        self.app.refresh_bindings()
 
-    def key_label(self, binding_id: str, default: str) -> str:
-        """The key(s) bound to `binding_id` now (a user's keymap included), for the screen."""
-        keys = self._keymap.get(binding_id)
-        if keys is None:
-            keys = next((b.key for b in self.BINDINGS if getattr(b, "id", None) == binding_id), default)
-        return "/".join({"escape": "Esc"}.get(key.strip(), key.strip()) for key in keys.split(","))
-
-    def _update_view_bar(self) -> None:
-        state = self._state or {}
-        positions, pending = state.get("positions") or [], state.get("pending") or []
-        account = state.get("account") or {}
-        closest = min((p["distance"] for p in positions if p.get("distance") is not None), default=None)
-        tripped = sum(1 for b in state.get("breakers") or [] if b.get("tripped"))
-        approvals = sum(1 for p in pending if p.get("tier") == "APPROVAL")
-        level = buffer_level(account.get("margin_buffer"), account.get("warn_buffer"), account.get("panic_buffer"))
-        counts = {
-            "positions": (str(len(positions)), distance_level(closest) if positions else MUTED),
-            "pending": (f"{len(pending)}" + ("!" if approvals else ""), WARN if approvals else MUTED),
-            "risk": (f"{tripped} tripped" if tripped else "", BREACH if tripped else level),
-        }
-        keys = {view: self.key_label(binding, "") for view, binding in VIEW_BINDINGS.items()}
-        self.query_one(ViewBar).show(self.view, counts, keys)
+    def update_view_bar(self) -> None:
+        state = self.state
+        counts = {}
+        if state is not None:
+            account = state.account
+            closest = min((p.distance for p in state.positions if p.distance is not None), default=None)
+            level = buffer_level(account.margin_buffer, account.warn_buffer, account.panic_buffer)
+            counts = {
+                "positions": (str(len(state.positions)), distance_level(closest) if state.positions else MUTED),
+                "pending": (f"{len(state.pending)}" + ("!" if state.approvals else ""),
+                            WARN if state.approvals else MUTED),
+                "risk": (f"{state.tripped} tripped" if state.tripped else "", BREACH if state.tripped else level),
+            }
+        keys = {view: self.keys.label(binding, "") for view, binding in VIEW_BINDINGS.items()}
+        self.app.query_one(ViewBar).show(self.view, counts, keys)
 
     # ---- the pending order the keys act on ------------------------------------------------
 
-    def selected_pending(self) -> dict | None:
-        return self.query_one(PendingTable).selected
+    def selected_pending(self) -> PendingRow | None:
+        return self.app.query_one(PendingTable).selected
 
     def pending_in_hand(self) -> bool:
         """The pending table is on screen and has the focus: `a` and `c` act on its cursor row."""
-        return self.shows("pending") and self.query_one(PendingTable).has_focus
+        return self.shows("pending") and self.app.query_one(PendingTable).has_focus
 
-    def pending_target(self, tier: str | None) -> dict | None:
+    def pending_target(self, tier: Tier | None) -> PendingRow | None:
         """What a first press would pick: the highlighted row if it fits, else the first that does."""
-        table = self.query_one(PendingTable)
+        table = self.app.query_one(PendingTable)
         selected = table.selected
-        if selected is not None and (tier is None or selected.get("tier") == tier):
+        if selected is not None and (tier is None or selected.tier == tier):
             return selected
         return table.first(tier)
 
-    def bring_pending(self, action: dict, binding_id: str, verb: str) -> None:
+    def bring_pending(self, action: PendingRow, binding_id: str, verb: str) -> None:
         """The first press of `a` or `c` away from the pending table: show it, highlight
         `action`, and say what the next press does."""
         if not self.shows("pending"):
-            self.action_show_view("pending")
-        table = self.query_one(PendingTable)
+            self.show_view("pending")
+        table = self.app.query_one(PendingTable)
         table.focus()
         table.select(action)
-        self.refresh_bindings()
-        self.notify(f"Selected: {describe(action)}. Press {self.key_label(binding_id, '?')} again to {verb} it.")
-
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        self._refresh_bindings_if_changed()  # `a` and `c` read the focus: grey them out or not
+        self.app.refresh_bindings()
+        self.app.notify(f"Selected: {describe(action)}. Press {self.keys.label(binding_id)} again to {verb} it.")

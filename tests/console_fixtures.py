@@ -4,8 +4,10 @@ master password checked by a small guard with MasterGuard's interface."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass
+from typing import Callable
 
 from console.link import InProcessLink
 from engine.domain.clock import ManualClock
@@ -72,6 +74,51 @@ async def build_rig(positions=POSITIONS, held=HELD, extra_policies: list[dict] |
     await engine.settle()
     service = EngineService(engine, store=None, guard=FixedPassword())
     return Rig(clock, paper, engine, service, InProcessLink(service, "in-process paper engine"))
+
+
+SETTLE_SECONDS = 10.0  # the deadline for the screen to catch up (a loaded CI machine included)
+
+
+async def wait_until(pilot, condition: Callable[[], bool], what: str, seconds: float = SETTLE_SECONDS) -> None:
+    """Let the app run until `condition()` holds; fail naming `what` if it does not within
+    `seconds`. Each turn waits for the app to go idle, then a little for its timers."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    await pilot.pause()
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def settled(pilot, app) -> None:
+    """Wait until the screen shows the engine's newest picture in full (`PerpguardApp.settled`:
+    the first picture applied, the throttled positions table and the chart caught up, the
+    layout and the theme's colours applied), then for Textual to have painted it."""
+    await wait_until(pilot, lambda: app.settled, "the console to show the newest picture")
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+def toasts_on_screen(app) -> list:
+    """The toasts drawn now, on the current screen or the ones behind it: Textual's `Toast`
+    widgets (queried by name: the class is not public) displayed in a displayed holder, and,
+    on the current screen, laid out."""
+    return [t for screen in app.screen_stack for t in screen.query("Toast")
+            if t.display and t.parent.display and (screen is not app.screen or t.region.area)]
+
+
+def notifications(app) -> list[str]:
+    """Record every message the app notifies from now on (toasts, whether drawn or not)."""
+    seen: list[str] = []
+    notify = app.notify
+
+    def recording(message, **options):
+        seen.append(message)
+        return notify(message, **options)
+
+    app.notify = recording
+    return seen
 
 
 async def trip_daily_loss(rig: Rig, app=None, steps: int = 24) -> None:

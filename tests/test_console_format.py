@@ -8,12 +8,19 @@ from console import format as fmt
 from console.history import RiskHistory, Sample, downsample
 from console.panes.header import causes_of, cause_text
 from console.risk import BREACH, OK, WARN, buffer_level, distance_level
+from engine.api.state import EngineState, StopCause
+from engine.domain.model import TradingState
 
 
 @pytest.mark.parametrize("px, text", [(65_012.4, "65,012"), (3_212.46, "3,212.5"), (0.150123, "0.15012"),
                                       (150, "150.00"), (None, "—"), (float("nan"), "—")])
 def test_prices_have_five_significant_figures(px, text):
     assert fmt.price(px) == text
+
+
+def test_a_price_in_a_table_column_keeps_a_gap_to_the_next():
+    assert fmt.price(0.0960123) == "0.096012" and fmt.price(0.0960123, max_len=7) == "0.09601"
+    assert fmt.price(65_012.4, max_len=7) == "65,012" and fmt.price(0.150123, max_len=7) == "0.15012"
 
 
 def test_sizes_money_and_time():
@@ -32,8 +39,9 @@ def test_risk_levels():
 
 
 def test_causes_read_as_the_engine_sends_them():
-    listed = {"time": 0, "causes": [{"cause": "max_drawdown", "until": None, "latched": True},
-                                    {"cause": "loss_limit:daily", "until": 3600.0, "latched": False}]}
+    listed = EngineState(time=0, trading_state=TradingState.REDUCE_ONLY,
+                         causes=(StopCause(cause="max_drawdown", latched=True),
+                                 StopCause(cause="loss_limit:daily", until=3600.0)))
     assert causes_of(listed) == [("max_drawdown", None, True), ("loss_limit:daily", 3600.0, False)]
     assert cause_text("max_drawdown", None, 0, latched=True) == "max drawdown reached (latched: r resumes)"
     assert cause_text("loss_limit:daily", 3600.0, 0) == "daily loss limit (lifts 01:00:00 UTC, in 1:00:00)"

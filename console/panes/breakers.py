@@ -1,4 +1,4 @@
-"""Breakers and limits: one usage bar per counting rule (`engine_state()["breakers"]`): what is
+"""Breakers and limits: one usage bar per counting rule (`EngineState.breakers`): what is
 used against what limit, TRIPPED with the cooldown left, and on top the causes that keep
 trading stopped. The margin buffer reads the other way round (more is better).
 
@@ -8,11 +8,13 @@ allows, tripped and near-limit ones first; the margin buffer is left to its gaug
 from __future__ import annotations
 
 from rich.text import Text
+from textual.message import Message
 
 from console import format as fmt
 from console.panes.base import TextPane
 from console.panes.header import cause_text, causes_of
 from console.risk import BREACH, MUTED, OK, WARN, usage_level
+from engine.api.state import BreakerRow, EngineState
 
 NAME_WIDTH, FIGURES_WIDTH = 18, 20
 FULL, EMPTY = "█", "░"
@@ -21,47 +23,47 @@ SHORT_NAMES = {"orders per minute": "orders/min"}
 SEVERITY = {BREACH: 0, WARN: 1, OK: 2}
 
 
-def breaker_level(row: dict) -> str:
-    if row.get("unit") == "ratio" and row.get("name") == "margin buffer":
-        used, warn = row.get("used"), row.get("limit")
-        if row.get("tripped"):
+MARGIN_BUFFER = "margin buffer"  # the one row where more is better
+
+
+def breaker_level(row: BreakerRow) -> str:
+    if row.unit == "ratio" and row.name == MARGIN_BUFFER:
+        if row.tripped:
             return BREACH
-        return WARN if used is not None and warn is not None and used < warn * 1.2 else OK
-    return usage_level(row.get("used"), row.get("limit"), bool(row.get("tripped")))
+        return WARN if row.used is not None and row.limit is not None and row.used < row.limit * 1.2 else OK
+    return usage_level(row.used, row.limit, row.tripped)
 
 
-def usage_fraction(row: dict) -> float:
-    used, limit = row.get("used"), row.get("limit")
-    if used is None:
+def usage_fraction(row: BreakerRow) -> float:
+    """How full the bar is, 0 to 1."""
+    if row.used is None:
         return 0.0
-    if row.get("name") == "margin buffer":
-        return max(0.0, min(1.0, used))
-    if not limit:
-        return 1.0 if row.get("tripped") else 0.0
-    return max(0.0, min(1.0, used / limit))
+    if row.name == MARGIN_BUFFER:
+        return max(0.0, min(1.0, row.used))
+    if not row.limit:
+        return 1.0 if row.tripped else 0.0
+    return max(0.0, min(1.0, row.used / row.limit))
 
 
-def figures(row: dict) -> str:
-    unit = row.get("unit", "")
-    used, limit = fmt.quantity(row.get("used"), unit), fmt.quantity(row.get("limit"), unit)
-    if row.get("name") == "margin buffer":
+def figures(row: BreakerRow) -> str:
+    used, limit = fmt.quantity(row.used, row.unit), fmt.quantity(row.limit, row.unit)
+    if row.name == MARGIN_BUFFER:
         return f"{used} (warn {limit})"
-    return f"{used} / {limit}" + (" USD" if unit == "USD" else "")
+    return f"{used} / {limit}" + (" USD" if row.unit == "USD" else "")
 
 
-def short_figures(row: dict) -> str:
+def short_figures(row: BreakerRow) -> str:
     """`54k/500k`, or TRIPPED with the cooldown left: the condensed row's right-hand side."""
-    if row.get("tripped"):
+    if row.tripped:
         return status(row)
-    unit = row.get("unit", "")
-    return f"{fmt.quantity(row.get('used'), unit)}/{fmt.quantity(row.get('limit'), unit)}"
+    return f"{fmt.quantity(row.used, row.unit)}/{fmt.quantity(row.limit, row.unit)}"
 
 
-def condensed_rows(rows: list[dict], capacity: int) -> tuple[list[dict], int]:
+def condensed_rows(rows: list[BreakerRow], capacity: int) -> tuple[list[BreakerRow], int]:
     """The rows a condensed pane shows (at most `capacity`, one slot kept to say how many more)
     and how many it leaves out. Tripped and warning rows first; when they do not all fit, the
     most used next; otherwise the engine's order, so rows do not move about."""
-    rows = [r for r in rows if r.get("name") != "margin buffer" or r.get("tripped")]
+    rows = [r for r in rows if r.name != MARGIN_BUFFER or r.tripped]
     fits = len(rows) <= capacity
     ranked = sorted(enumerate(rows), key=lambda ir: (SEVERITY.get(breaker_level(ir[1]), 2),
                                                      0 if fits else -round(usage_fraction(ir[1]), 1), ir[0]))
@@ -71,10 +73,9 @@ def condensed_rows(rows: list[dict], capacity: int) -> tuple[list[dict], int]:
     return ranked[:capacity - 1], len(rows) - (capacity - 1)
 
 
-def status(row: dict) -> str:
-    if row.get("tripped"):
-        cooldown = row.get("cooldown_seconds") or 0
-        return "TRIPPED" + (f" {fmt.duration(cooldown)}" if cooldown > 0 else "")
+def status(row: BreakerRow) -> str:
+    if row.tripped:
+        return "TRIPPED" + (f" {fmt.duration(row.cooldown_seconds)}" if row.cooldown_seconds > 0 else "")
     return "ok"
 
 
@@ -83,33 +84,39 @@ class BreakersPane(TextPane):
     BreakersPane { height: auto; padding: 0 1; }
     """
 
-    show_causes = True  # the small layouts leave them to the header, which says the same
-    condensed = False
+    class LinesChanged(Message):
+        """The pane now takes a different number of lines (a new width fits two rows to a line,
+        or fewer): the condensed overview sizes the positions table from it."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.show_causes = True  # the small layouts leave them to the header, which says the same
+        self.condensed = False
+        self._rows: tuple[tuple[BreakerRow, ...], list, float | None] | None = None
 
     def configure(self, *, condensed: bool, show_causes: bool) -> None:
         if (condensed, show_causes) != (self.condensed, self.show_causes):
             self.condensed, self.show_causes = condensed, show_causes
-            if getattr(self, "_rows", None) is not None:
+            if self._rows is not None:
                 self._paint()
 
-    def show(self, state: dict) -> None:
-        self._rows = (tuple(tuple(sorted(r.items())) for r in state.get("breakers") or ()),
-                      tuple(causes_of(state)), state.get("time"), state.get("trading_state"))
+    def show(self, state: EngineState) -> None:
+        self._rows = (state.breakers, causes_of(state), state.time)
         self._paint()
 
     def on_resize(self) -> None:
-        if getattr(self, "_rows", None) is not None:
+        if self._rows is not None:
             self._paint()
 
     def _paint(self) -> None:
-        palette = self.palette
-        rows, causes, now, trading = self._rows
+        palette, lines_before = self.palette, self.line_count
+        rows, causes, now = self._rows
         lines = []
         if self.show_causes:
             for cause, until, latched in causes:
                 lines.append(Text(f"stopped: {cause_text(cause, until, now, latched)}", style=palette[WARN],
                                   no_wrap=True, overflow="ellipsis"))
-        rows = [dict(items) for items in rows]
+        rows = list(rows)
         if self.condensed:
             lines += self._condensed_lines(rows)
             rows = []
@@ -119,7 +126,7 @@ class BreakersPane(TextPane):
             level = breaker_level(row)
             filled = round(usage_fraction(row) * bar_width)
             line = Text(no_wrap=True, overflow="ellipsis")
-            line.append(f"{str(row.get('name', ''))[:NAME_WIDTH - 1]:<{NAME_WIDTH}}")
+            line.append(f"{row.name[:NAME_WIDTH - 1]:<{NAME_WIDTH}}")
             line.append(FULL * filled, palette[level])
             line.append(EMPTY * (bar_width - filled), palette.bar_background)
             line.append(f" {figures(row):<{FIGURES_WIDTH - 1}}", palette[MUTED])
@@ -128,8 +135,10 @@ class BreakersPane(TextPane):
         if not lines:
             lines.append(Text("no counting policies", style=palette[MUTED]))
         self.set_text(Text("\n").join(lines))
+        if self.line_count != lines_before:
+            self.post_message(self.LinesChanged())
 
-    def _condensed_lines(self, rows: list[dict]) -> list[Text]:
+    def _condensed_lines(self, rows: list[BreakerRow]) -> list[Text]:
         palette, width = self.palette, self.size.width - 2
         columns = 2 if width >= TWO_COLUMNS_FROM else 1
         shown, more = condensed_rows(rows, columns * CONDENSED_LINES)
@@ -141,7 +150,7 @@ class BreakersPane(TextPane):
             level = breaker_level(row)
             filled = round(usage_fraction(row) * bar_width)
             cell = Text(no_wrap=True, overflow="ellipsis")
-            name = SHORT_NAMES.get(str(row.get("name", "")), str(row.get("name", "")))
+            name = SHORT_NAMES.get(row.name, row.name)
             if len(name) >= CONDENSED_NAME:
                 name = name[:CONDENSED_NAME - 2] + "…"
             cell.append(f"{name:<{CONDENSED_NAME}}")

@@ -12,7 +12,9 @@ from textual_plotext import PlotextPlot
 from console import format as fmt
 from console.history import RiskHistory, downsample
 from console.panes.base import TextPane
+from console.palette import palette_for
 from console.risk import BREACH, MUTED, OK, WARN, buffer_level
+from engine.api.state import AccountView, EngineState
 
 REDRAW_SECONDS = 0.5  # at most two chart redraws a second
 FULL, EMPTY, MARK = "█", "░", "│"
@@ -37,26 +39,28 @@ class BufferGauge(TextPane):
     BufferGauge { height: auto; padding: 0 1; }
     """
 
-    condensed = False
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.condensed = False
+        self._account: AccountView | None = None
 
-    def show(self, account: dict) -> None:
+    def show(self, account: AccountView) -> None:
         self._account = account
         self._paint()
 
     def set_condensed(self, condensed: bool) -> None:
         if condensed != self.condensed:
             self.condensed = condensed
-            if getattr(self, "_account", None) is not None:
+            if self._account is not None:
                 self._paint()
 
     def on_resize(self) -> None:
-        if getattr(self, "_account", None) is not None:
+        if self._account is not None:
             self._paint()
 
     def _paint(self) -> None:
         a, palette = self._account, self.palette
-        buffer, warn, panic, target = (a.get("margin_buffer"), a.get("warn_buffer"), a.get("panic_buffer"),
-                                       a.get("target_buffer"))
+        buffer, warn, panic, target = a.margin_buffer, a.warn_buffer, a.panic_buffer, a.target_buffer
         level = buffer_level(buffer, warn, panic)
         title = Text(no_wrap=True, overflow="ellipsis")
         if self.condensed:
@@ -74,8 +78,8 @@ class BufferGauge(TextPane):
         title.append({BREACH: "  BELOW PANIC", WARN: "  below warn: reducing", OK: "", MUTED: "  no figures"}[level],
                      palette[level])
         title.append(f"  marks {MARK} panic {fmt.percent(panic, 0)} · warn {fmt.percent(warn, 0)} · target "
-                     f"{fmt.percent(target, 0)}  maintenance {fmt.usd(a.get('maintenance_margin'))} USD  leverage "
-                     f"{fmt.leverage(a.get('account_leverage'))}", palette[MUTED])
+                     f"{fmt.percent(target, 0)}  maintenance {fmt.usd(a.maintenance_margin)} USD  leverage "
+                     f"{fmt.leverage(a.account_leverage)}", palette[MUTED])
         line = self._bar(buffer, panic, warn, target, level, self.size.width - 2)
         self.set_text(Text("\n").join([title, line]))
 
@@ -133,10 +137,10 @@ class BufferChart(PlotextPlot):
         self._marks: tuple = (None, None)
         self._placeholder: Text | None = None
 
-    def record(self, state: dict) -> None:
-        a = state.get("account") or {}
-        self.history.add(state.get("time"), a.get("margin_buffer"), a.get("equity"))
-        self._marks = (a.get("warn_buffer"), a.get("panic_buffer"))
+    def record(self, state: EngineState) -> None:
+        a = state.account
+        self.history.add(state.time, a.margin_buffer, a.equity)
+        self._marks = (a.warn_buffer, a.panic_buffer)
 
     def on_resize(self) -> None:
         self.redraw(force=True)  # downsampled to the width: a new width, a new plot
@@ -144,21 +148,28 @@ class BufferChart(PlotextPlot):
     def render(self):
         return self._placeholder if self._placeholder is not None else super().render()
 
+    @property
+    def caught_up(self) -> bool:
+        """What is drawn is the newest history at this size and in this theme (or the chart is
+        not on screen, so there is nothing to draw)."""
+        if not self.size.width or not self.display:
+            return True
+        key = (self.history.version, self.size.width, self.size.height)
+        return key == self._drawn and palette_for(self.app) is self._theme
+
     def redraw(self, force: bool = False) -> bool:
         """Replot if a sample arrived (or the size or theme changed) and the last redraw is at
         least REDRAW_SECONDS old. True when it replotted."""
-        from console.palette import palette_for
-
         if not self.size.width or not self.display:
             return False  # not laid out (or hidden): on_resize draws it when it is
         palette = palette_for(self.app)
-        key = (self.history.version, self.size.width, self.size.height)
-        if not force and key == self._drawn and palette is self._theme:
+        if not force and self.caught_up:
             return False
         now = time.monotonic()
         if not force and now - self._drawn_at < REDRAW_SECONDS:
             return False
-        self._drawn, self._drawn_at, self._theme = key, now, palette
+        self._drawn = (self.history.version, self.size.width, self.size.height)
+        self._drawn_at, self._theme = now, palette
         samples = downsample(list(self.history.samples), max(10, self.size.width - 16))
         if len(samples) < 2:
             self._placeholder = Text("buffer and equity history: it builds up while the console runs",

@@ -14,15 +14,16 @@ from console import format as fmt
 from console.palette import palette_for
 from console.panes.base import TextPane
 from console.risk import MUTED, event_level
+from engine.domain.events import EventKind as K
 
 KEEP = 500
 LABELS = {
-    "breaker_tripped": "BREAKER", "derisk_order": "DE-RISK", "derisk_skipped": "DE-RISK", "engine_error": "ERROR",
-    "engine_started": "ENGINE", "feed_restored": "FEED", "feed_stale": "FEED", "liquidated": "LIQUIDATED",
-    "notify": "NOTIFY", "order_cancelled": "CANCELLED", "order_denied": "DENIED", "order_rejected": "REJECTED",
-    "order_sent": "SENT", "panic_done": "PANIC", "panic_exit": "PANIC", "pending_added": "HELD",
-    "pending_closed": "PENDING", "position_closed": "CLOSED", "state_changed": "STATE", "reduce_filled": "REDUCE",
-    "reduce_failed": "REDUCE",
+    K.BREAKER_TRIPPED: "BREAKER", K.DERISK_ORDERED: "DE-RISK", K.DERISK_SKIPPED: "DE-RISK", K.ENGINE_ERROR: "ERROR",
+    K.ENGINE_STARTED: "ENGINE", K.FEED_RESTORED: "FEED", K.FEED_STALE: "FEED", K.LIQUIDATED: "LIQUIDATED",
+    K.NOTIFIED: "NOTIFY", K.ORDER_CANCELLED: "CANCELLED", K.ORDER_DENIED: "DENIED", K.ORDER_REJECTED: "REJECTED",
+    K.ORDER_SENT: "SENT", K.ORDER_FILLED: "FILLED", K.PANIC_DONE: "PANIC", K.PANIC_STARTED: "PANIC",
+    K.PENDING_ADDED: "HELD", K.PENDING_CLOSED: "PENDING", K.POSITION_CLOSED: "CLOSED", K.STATE_CHANGED: "STATE",
+    K.REDUCE_FILLED: "REDUCE", K.REDUCE_FAILED: "REDUCE",
 }
 LABEL_WIDTH = 10
 

@@ -8,9 +8,12 @@ import math
 from rich.text import Text
 
 from console import format as fmt
+from console.bindings import KeyMap
 from console.link import LinkStatus
 from console.panes.base import TextPane
 from console.risk import BREACH, MUTED, OK, WARN, buffer_level, state_level
+from engine.api.state import EngineState, PendingRow
+from engine.domain.model import TradingState
 
 FEED_WARN_SECONDS = 5.0  # marks older than this: the feed is lagging (STALE_DATA denies at 10 s by default)
 
@@ -24,10 +27,9 @@ CAUSES = {
 }
 
 
-def causes_of(state: dict) -> list[tuple[str, float | None, bool]]:
-    """(cause, until, latched) for each REDUCE_ONLY cause, from the engine's list of
-    `{"cause", "until", "latched"}`."""
-    return [(c["cause"], c.get("until"), bool(c.get("latched"))) for c in state.get("causes") or []]
+def causes_of(state: EngineState) -> list[tuple[str, float | None, bool]]:
+    """(cause, until, latched) for each REDUCE_ONLY cause the engine lists."""
+    return [(c.cause, c.until, c.latched) for c in state.causes]
 
 
 def cause_text(cause: str, until: float | None, now: float | None, latched: bool = False) -> str:
@@ -41,13 +43,12 @@ def cause_text(cause: str, until: float | None, now: float | None, latched: bool
     return f"{label} (lifts {fmt.clock(until)} UTC{left})"
 
 
-def pending_summary(pending: list[dict]) -> tuple[str, str]:
+def pending_summary(pending: tuple[PendingRow, ...], approvals: int, approve_key: str = "a") -> tuple[str, str]:
     if not pending:
         return "no pending orders", MUTED
-    approvals = sum(1 for p in pending if p.get("tier") == "APPROVAL")
     text = f"{len(pending)} pending"
     if approvals:
-        return f"{text} ({approvals} need{'s' if approvals == 1 else ''} approval: a)", WARN
+        return f"{text} ({approvals} need{'s' if approvals == 1 else ''} approval: {approve_key})", WARN
     return text, OK
 
 
@@ -56,23 +57,24 @@ class HeaderPane(TextPane):
     HeaderPane { height: 2; padding: 0 1; background: $panel; }
     """
 
-    def show(self, state: dict | None, status: LinkStatus, description: str) -> None:
+    def show(self, state: EngineState | None, status: LinkStatus, description: str, keys: KeyMap) -> None:
+        """`keys` names the keys for `approve` and `resume` as the keymap has them."""
         palette = self.palette
         if state is None:
             self.set_text(Text.assemble((" WAITING ", palette.badge(MUTED)), "  ",
                                         (f"{description}: {status.text}", palette[BREACH if not status.live else MUTED])))
             return
-        account = state.get("account") or {}
-        trading = state.get("trading_state") or "?"
-        buffer = account.get("margin_buffer")
-        feed_age = state.get("feed_age_seconds")
-        now = state.get("time")
+        account = state.account
+        trading = state.trading_state
+        buffer = account.margin_buffer
+        feed_age = state.feed_age_seconds
+        now = state.time
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(f" {trading} ", palette.badge(state_level(trading)))
+        line.append(f" {trading.value} ", palette.badge(state_level(trading)))
         line.append("  equity ", palette[MUTED])
-        line.append(f"{fmt.usd(account.get('equity'), cents_below=1e12)} USD")
+        line.append(f"{fmt.usd(account.equity, cents_below=1e12)} USD")
         line.append("  buffer ", palette[MUTED])
-        line.append(fmt.percent(buffer), palette[buffer_level(buffer, account.get("warn_buffer"), account.get("panic_buffer"))])
+        line.append(fmt.percent(buffer), palette[buffer_level(buffer, account.warn_buffer, account.panic_buffer)])
         line.append("  feed ", palette[MUTED])
         stale = feed_age is None or feed_age > FEED_WARN_SECONDS
         line.append(fmt.age(feed_age), palette[WARN if stale else OK])
@@ -80,14 +82,14 @@ class HeaderPane(TextPane):
 
         second = Text(no_wrap=True, overflow="ellipsis")
         parts: list[tuple[str, str]] = []
-        if state.get("liquidated"):
+        if state.liquidated:
             parts.append(("LIQUIDATED by the venue", BREACH))
-        if trading == "HALTED":
-            parts.append((f"HALTED: {state.get('halt_cause') or 'kill switch'} (r resumes)", BREACH))
+        if trading is TradingState.HALTED:
+            parts.append((f"HALTED: {state.halt_cause or 'kill switch'} ({keys.label('resume')} resumes)", BREACH))
         causes = causes_of(state)
         if causes:
             parts.append(("stopped: " + "; ".join(cause_text(c, u, now, latched) for c, u, latched in causes), WARN))
-        parts.append(pending_summary(state.get("pending") or []))
+        parts.append(pending_summary(state.pending, state.approvals, keys.label("approve")))
         parts.append((f"{description}" + ("" if status.live else f": {status.text}"), MUTED if status.live else BREACH))
         for i, (text, level) in enumerate(parts):
             if i:

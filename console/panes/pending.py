@@ -12,46 +12,55 @@ from textual.widgets import DataTable
 from console import format as fmt
 from console.palette import RiskPalette, palette_for
 from console.risk import MUTED, WARN
+from engine.api.state import PendingRow
+from engine.domain.model import Tier
 
 COLUMNS = (("tier", "Tier", 9), ("side", "Side", 5), ("market", "Market", 7), ("amount", "Amount", 12),
            ("left", "Countdown", 13), ("reason", "Reason", 30))
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 FIXED_WIDTH = sum(c[2] for c in COLUMNS[:-1])
+REASON_MIN = COLUMNS[-1][2]
 SOON_SECONDS = 60.0  # a countdown under a minute is shown as a warning
 
 Cell = tuple[str, str]
 
 
-def amount(p: dict) -> str:
-    if p.get("notional_usd") is not None:
-        return f"{fmt.usd(p['notional_usd'])} USD"
-    if p.get("size") is not None:
-        return f"{fmt.price(p['size'])} {p.get('market', '')}".strip()
+def amount(p: PendingRow) -> str:
+    """The order's size as it was submitted: USD notional, else base units."""
+    if p.notional_usd is not None:
+        return f"{fmt.usd(p.notional_usd)} USD"
+    if p.size is not None:
+        return f"{fmt.price(p.size)} {p.market}".strip()
     return fmt.MISSING
 
 
-def time_left(p: dict, now: float | None) -> float | None:
-    due = p.get("execute_at") if p.get("tier") == "DELAY" else p.get("expires_at")
+def time_left(p: PendingRow, now: float | None) -> float | None:
+    """Seconds until a DELAY order is sent or an APPROVAL one expires."""
+    due = p.execute_at if p.tier == Tier.DELAY else p.expires_at
     return None if due is None or now is None else due - now
 
 
-def pending_cells(p: dict, now: float | None) -> tuple[Cell, ...]:
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters, an ellipsis saying it was."""
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def pending_cells(p: PendingRow, now: float | None, reason_width: int = REASON_MIN) -> tuple[Cell, ...]:
     left = time_left(p, now)
-    tier = str(p.get("tier", "?"))
-    countdown = ("sends " if tier == "DELAY" else "exp ") + fmt.duration(left) if left is not None else fmt.MISSING
+    countdown = ("sends " if p.tier == Tier.DELAY else "exp ") + fmt.duration(left) if left is not None else fmt.MISSING
     return (
-        (tier, WARN if tier == "APPROVAL" else ""),
-        (str(p.get("side", "")), ""),
-        (str(p.get("market", "")), ""),
+        (p.tier, WARN if p.tier == Tier.APPROVAL else ""),
+        (p.side, ""),
+        (p.market, ""),
         (amount(p), ""),
         (countdown, WARN if left is not None and left < SOON_SECONDS else ""),
-        (str(p.get("reason") or ""), MUTED),
+        (clip(p.reason, reason_width), MUTED),
     )
 
 
-def describe(p: dict) -> str:
+def describe(p: PendingRow) -> str:
     """`APPROVAL buy BTC 50,000 USD`: how a notification names an action."""
-    return f"{p.get('tier', '')} {p.get('side', '')} {p.get('market', '')} {amount(p)}".strip()
+    return f"{p.tier} {p.side} {p.market} {amount(p)}".strip()
 
 
 class PendingTable(DataTable):
@@ -62,52 +71,51 @@ class PendingTable(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", cell_padding=0)
         self._shown: dict[str, tuple[Cell, ...]] = {}
-        self._actions: dict[str, dict] = {}
+        self._actions: dict[str, PendingRow] = {}
         self._order: list[str] = []
         self._palette: RiskPalette | None = None
+        self._last: tuple[tuple[PendingRow, ...], float | None] | None = None  # what show() was given
+        self._reason_width = REASON_MIN
 
     def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
+        for key, label, width in COLUMNS[:-1]:
             self.add_column(label, width=width, key=key)
+        self.add_column(COLUMNS[-1][1], key=COLUMN_KEYS[-1])  # as wide as its reasons, cut to what is left
 
     def on_resize(self) -> None:
-        """The reason column takes the width that is left."""
-        column = self.columns.get(COLUMN_KEYS[-1])  # type: ignore[call-overload]
-        width = max(20, self.size.width - FIXED_WIDTH - 1)
-        if column is not None and column.width != width:
-            column.width = width
-            self._require_update_dimensions = True
-            self.refresh()
+        """The reasons are cut to the width that is left: at a new width, again."""
+        if self._last is not None and self._fit_reasons() != self._reason_width:
+            self._shown = {k: () for k in self._shown}
+            self.show(*self._last)
+
+    def _fit_reasons(self) -> int:
+        return max(REASON_MIN, self.size.width - FIXED_WIDTH - 1)  # 1: the scrollbar
 
     @property
-    def selected(self) -> dict | None:
+    def selected(self) -> PendingRow | None:
         """The action under the cursor, as the last picture showed it."""
-        if not self.row_count:
+        if not self.is_valid_coordinate(self.cursor_coordinate):
             return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-        return self._actions.get(key)
+        return self._actions.get(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
 
-    def first(self, tier: str | None = None) -> dict | None:
+    def first(self, tier: Tier | None = None) -> PendingRow | None:
         """The first action in the table's order (of `tier`, if given)."""
-        return next((self._actions[k] for k in self._order if tier is None or self._actions[k].get("tier") == tier),
-                    None)
+        return next((self._actions[k] for k in self._order if tier is None or self._actions[k].tier == tier), None)
 
-    def select(self, action: dict) -> None:
-        key = str(action.get("id"))
-        if key in self._shown:
-            self.move_cursor(row=self.get_row_index(key))
+    def select(self, action: PendingRow) -> None:
+        if action.id in self._shown:
+            self.move_cursor(row=self.get_row_index(action.id))
 
-    def show(self, pending: list[dict], now: float | None) -> None:
+    def show(self, pending: tuple[PendingRow, ...], now: float | None) -> None:
+        """Apply the keyed diff for the held orders at engine time `now` (epoch seconds)."""
+        self._last, self._reason_width = (pending, now), self._fit_reasons()
         palette = palette_for(self.app)
         if palette is not self._palette:
             self._palette = palette
             self._shown = {k: () for k in self._shown}
         selected = self.selected
-        rows = {str(p["id"]): p for p in pending if p.get("id") is not None}
-        order = sorted(rows, key=lambda k: rows[k].get("tier") != "APPROVAL")  # stable: otherwise as held
+        rows = {p.id: p for p in pending}
+        order = sorted(rows, key=lambda k: rows[k].tier != Tier.APPROVAL)  # stable: otherwise as held
         if [k for k in self._order if k in rows] + [k for k in order if k not in self._shown] != order:
             self.clear()  # an APPROVAL arrived behind a DELAY: the rows again, in order (a handful)
             self._shown = {}
@@ -116,18 +124,19 @@ class PendingTable(DataTable):
             del self._shown[key]
         for key in order:
             action = rows[key]
-            cells = pending_cells(action, now)
+            cells = pending_cells(action, now, self._reason_width)
             old = self._shown.get(key)
             if old is None:
                 self.add_row(*(Text(t, style=palette[lv] if lv else "", no_wrap=True) for t, lv in cells), key=key)
             elif old != cells:
                 for i, (t, lv) in enumerate(cells):
                     if not old or old[i] != (t, lv):
-                        self.update_cell(key, COLUMN_KEYS[i], Text(t, style=palette[lv] if lv else "", no_wrap=True))
+                        self.update_cell(key, COLUMN_KEYS[i], Text(t, style=palette[lv] if lv else "", no_wrap=True),
+                                         update_width=i == len(cells) - 1)
             self._shown[key] = cells
         self._actions, self._order = rows, order
         index = 0  # not in the trader's hands: the most urgent row is the highlighted one
-        if self.has_focus and selected is not None and str(selected["id"]) in rows:
-            index = self.get_row_index(str(selected["id"]))
+        if self.has_focus and selected is not None and selected.id in rows:
+            index = self.get_row_index(selected.id)
         if rows and index != self.cursor_row:
             self.move_cursor(row=index, scroll=False)

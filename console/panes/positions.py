@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
 
 from console import format as fmt
 from console.palette import RiskPalette, palette_for
 from console.risk import MUTED, OK, distance_level, pnl_level
+from engine.api.state import PositionRow
 
 # (key, label, width, right-aligned). Widths include a one-space gap (cell padding is 0 so the
 # ten columns fit 80 terminal columns with the border and the scrollbar).
@@ -31,35 +31,29 @@ COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 _RIGHT = {c[0] for c in COLUMNS if c[3]}
 
 Cell = tuple[str, str]  # (text, risk level)
-
-# DataTable keeps its cells in `_data[row_key][column_key]` and its render caches keyed on
-# `_update_count` (Textual 0.80 to 8.x); if a later Textual changes that, fall back to update_cell.
-_FAST_CELLS = all(hasattr(DataTable, name) for name in ("update_cell", "_render_cell")) and \
-    "_update_count" in DataTable.__init__.__code__.co_names
+PRICE_LEN = 7  # the price columns' width less their gap: a sub-0.1 price gives up its last decimal
 
 
-def position_cells(p: dict) -> tuple[Cell, ...]:
-    """The row for one `engine_state` position, as (text, level) pairs in column order."""
-    level = distance_level(p.get("distance"))
+def position_cells(p: PositionRow) -> tuple[Cell, ...]:
+    """The row for one position, as (text, level) pairs in column order."""
+    level = distance_level(p.distance)
     alert = level if level != OK else ""  # market and liquidation price light up only when close
-    upnl = p.get("unrealized_pnl")
     return (
-        (str(p.get("coin", "?")), alert),
-        (str(p.get("side") or ("long" if (p.get("size") or 0) > 0 else "short")), ""),
-        (fmt.size(p.get("size")), ""),
-        (fmt.price(p.get("entry_px")), ""),
-        (fmt.price(p.get("mark_px")), ""),
-        (fmt.usd(p.get("notional"), cents_below=0), ""),
-        (fmt.leverage(p.get("leverage")), ""),
-        (fmt.usd(upnl, signed=True), pnl_level(upnl)),
-        (fmt.price(p.get("liquidation_px")) if p.get("liquidation_px") is not None else "none", alert),
-        (fmt.percent(p.get("distance")) if p.get("distance") is not None else fmt.MISSING, level),
+        (p.coin, alert),
+        (p.side or ("long" if p.size > 0 else "short"), ""),
+        (fmt.size(p.size), ""),
+        (fmt.price(p.entry_px, PRICE_LEN), ""),
+        (fmt.price(p.mark_px, PRICE_LEN), ""),
+        (fmt.usd(p.notional, cents_below=0), ""),
+        (fmt.leverage(p.leverage), ""),
+        (fmt.usd(p.unrealized_pnl, signed=True), pnl_level(p.unrealized_pnl)),
+        (fmt.price(p.liquidation_px, PRICE_LEN) if p.liquidation_px is not None else "none", alert),
+        (fmt.percent(p.distance) if p.distance is not None else fmt.MISSING, level),
     )
 
 
-def _order_key(p: dict) -> tuple:
-    distance = p.get("distance")
-    return (distance is None, distance if distance is not None else 0.0, str(p.get("coin")))
+def _order_key(p: PositionRow) -> tuple:
+    return (p.distance is None, p.distance if p.distance is not None else 0.0, p.coin)
 
 
 class PositionsTable(DataTable):
@@ -69,7 +63,8 @@ class PositionsTable(DataTable):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", cell_padding=0, zebra_stripes=False)
-        self._shown: dict[str, tuple[Cell, ...]] = {}
+        self._shown: dict[str, tuple[Cell, ...]] = {}  # what each row's cells show now
+        self._latest: dict[str, PositionRow] = {}  # the newest picture's rows
         self._order: list[str] = []
         self._palette: RiskPalette | None = None
 
@@ -84,49 +79,51 @@ class PositionsTable(DataTable):
             return Text(text, style=style, justify="right", no_wrap=True)
         return Text(text, style=style, no_wrap=True)
 
-    def show(self, positions: list[dict]) -> int:
-        """Apply the keyed diff; returns how many cells were written (0 when nothing moved)."""
+    def show(self, positions: tuple[PositionRow, ...]) -> int:
+        """Apply the keyed diff; returns how many cells were written (0 when nothing moved).
+        Rows far off screen (more than a screen away) are written once they come near: with
+        200 positions that is most of them, and `update_cell` is the costliest step."""
         palette = palette_for(self.app)
         if palette is not self._palette:  # new theme: every cell is repainted
             self._palette = palette
             self._shown = {k: () for k in self._shown}
-        rows = {str(p.get("coin")): p for p in positions}
+        self._latest = {p.coin: p for p in positions}
         written = 0
-        for key in [k for k in self._shown if k not in rows]:
+        for key in [k for k in self._shown if k not in self._latest]:
             self.remove_row(key)
             del self._shown[key]
             written += 1
-        for key, position in rows.items():
-            cells = position_cells(position)
-            old = self._shown.get(key)
-            if old is None:
+        for key, position in self._latest.items():
+            if key not in self._shown:
+                cells = self._shown[key] = position_cells(position)
                 self.add_row(*(self._cell_text(c, cell, palette) for c, cell in zip(COLUMN_KEYS, cells)), key=key)
                 written += len(cells)
-            elif old != cells:
-                for i, cell in enumerate(cells):
-                    if not old or old[i] != cell:
-                        self._write_cell(key, COLUMN_KEYS[i], self._cell_text(COLUMN_KEYS[i], cell, palette))
-                        written += 1
-            self._shown[key] = cells
-        if written:
-            self._cells_written()
-        order = [str(p.get("coin")) for p in sorted(positions, key=_order_key)]
+        order = [p.coin for p in sorted(positions, key=_order_key)]
         if order != self._order:
             self._sort(order)
+        return written + self._write_near()
+
+    def _write_near(self) -> int:
+        """Rewrite the changed cells of the rows on screen or a screen away from it."""
+        palette, written = self._palette, 0
+        height = self.size.height
+        top = round(self.scroll_y)
+        near = range(max(0, top - height), top + 2 * height) if height else None  # None: not laid out yet
+        for key, position in self._latest.items():
+            cells, old = position_cells(position), self._shown[key]
+            if old == cells or (near is not None and self.get_row_index(key) not in near):
+                continue
+            for i, cell in enumerate(cells):
+                if not old or old[i] != cell:
+                    self.update_cell(key, COLUMN_KEYS[i], self._cell_text(COLUMN_KEYS[i], cell, palette))
+                    written += 1
+            self._shown[key] = cells
         return written
 
-    def _write_cell(self, row: str, column: str, value: Text) -> None:
-        """`update_cell` without its per-cell repaint request: with 200 rows moving, thousands
-        of cells change per picture, and one repaint for all of them is what the screen needs."""
-        if _FAST_CELLS:
-            self._data[RowKey(row)][ColumnKey(column)] = value
-        else:
-            self.update_cell(row, column, value)
-
-    def _cells_written(self) -> None:
-        if _FAST_CELLS:
-            self._update_count += 1
-            self.refresh()
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._latest:
+            self.call_later(self._write_near)  # rows that come near show the newest picture
 
     def _sort(self, order: list[str]) -> None:
         """One sort at the end, keeping the cursor on the market it was on."""

@@ -4,6 +4,7 @@ say yes. The panic exit confirms with a second `!` or `y`."""
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -37,8 +38,6 @@ class ConfirmScreen(ModalScreen[bool]):
         super().__init__(classes="" if danger else "-mild")
         self.title_text, self.body, self.confirm_label, self.confirm_keys = title, body, confirm_label, confirm_keys
         self.danger = danger
-        for binding in Binding.make_bindings([Binding(",".join(confirm_keys), "answer(True)", show=False)]):
-            self._bindings.key_to_bindings.setdefault(binding.key, []).append(binding)
 
     def compose(self) -> ComposeResult:
         keys = " or ".join(self.confirm_keys)
@@ -52,6 +51,13 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A confirm key says yes (the keys vary per question, so they are not BINDINGS);
+        `!` arrives as the key `exclamation_mark` with the character `!`."""
+        if event.key in self.confirm_keys or (event.character and event.character in self.confirm_keys):
+            event.stop()
+            self.dismiss(True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

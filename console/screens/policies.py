@@ -13,10 +13,12 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
-from console.link import EngineLink, LinkError
+from console.link import EngineLink
 from console.palette import palette_for
 from console.panes.breakers import breaker_level, figures, status
 from console.risk import MUTED
+from engine.api.errors import ApiError
+from engine.api.state import BreakerRow
 
 
 def rules_text(rules: dict) -> str:
@@ -43,7 +45,7 @@ class PoliciesScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,p,q", "close", "Close", id="policies.close")]
 
-    def __init__(self, link: EngineLink, breakers: Callable[[], list[dict]]) -> None:
+    def __init__(self, link: EngineLink, breakers: Callable[[], tuple[BreakerRow, ...]]) -> None:
         super().__init__()
         self.link, self.breakers = link, breakers
 
@@ -67,16 +69,16 @@ class PoliciesScreen(ModalScreen[None]):
         table.loading = False
         if event.state is WorkerState.ERROR:
             error = event.worker.error
-            message = error.message if isinstance(error, LinkError) else repr(error)
+            message = error.message if isinstance(error, ApiError) else repr(error)
             self.query_one("#title", Static).update(f"Policies could not be read: {message} · Escape closes")
             return
         self.fill(event.worker.result or [])
 
     def fill(self, bodies: list[dict]) -> None:
         palette = palette_for(self.app)
-        usage: dict[str, list[dict]] = {}
+        usage: dict[str, list[BreakerRow]] = {}
         for row in self.breakers():
-            usage.setdefault(str(row.get("policy_id")), []).append(row)
+            usage.setdefault(row.policy_id, []).append(row)
         table = self.query_one(DataTable)
         for body in bodies:
             rows = usage.get(str(body.get("id")), [])
@@ -84,7 +86,7 @@ class PoliciesScreen(ModalScreen[None]):
             for i, row in enumerate(rows):
                 if i:
                     used.append("; ")
-                used.append(f"{row.get('name')}: {figures(row)} {status(row)}", palette[breaker_level(row)])
+                used.append(f"{row.name}: {figures(row)} {status(row)}", palette[breaker_level(row)])
             table.add_row(str(body.get("id", "")), str(body.get("type", "")),
                           "yes" if body.get("enabled", True) else Text("no", style=palette[MUTED]),
                           used or Text("—", style=palette[MUTED]), rules_text(body.get("rules") or {}),
