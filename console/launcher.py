@@ -19,6 +19,7 @@ from pathlib import Path
 
 from engine.cli import engine_commands, main as cli, modes
 from engine.config import ConfigError
+from engine.venues.connector import ConnectorError
 
 CONSOLE_COMMANDS = (None, "attach")
 
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_attach(config, args.url, args.token))
         else:
             asyncio.run(_one_process(config, demo=args.demo))
+    except ConnectorError as exc:  # the venue will not let us trade this account (an expired agent...)
+        print(f"perpguard: cannot start on the exchange ({exc.code}): {exc.message}", file=sys.stderr)
+        return cli.EXIT_FAIL
     except OSError as exc:
         print(f"perpguard: {exc} (log: {log_path})", file=sys.stderr)
         return cli.EXIT_FAIL

@@ -12,6 +12,7 @@ policies = "policies.json"    # used when the store has none yet; else the SPEC 
 [paper]
 equity = 100000
 seed = 7                      # the simulated market
+account_mode = "standard"     # or "unified" / "portfolio", as Hyperliquid's account modes
 
 [exchange]
 kind = "paper"                # or "hyperliquid" (then network, account_address, agent_key_env|agent_key_file)
@@ -91,6 +92,7 @@ class PaperSection(BaseModel):
     model_config = STRICT
     equity: float = Field(default=100_000.0, gt=0)
     seed: int = 7
+    account_mode: Literal["standard", "unified", "portfolio"] = "standard"  # as Hyperliquid's account modes
 
 
 class ExchangeSection(BaseModel):

@@ -68,7 +68,8 @@ def make_connector(config: Config, clock: Clock) -> Connector:
             raise ConfigError.from_validation(exc, "exchange.") from None
         except AgentKeyError as exc:
             raise ConfigError("exchange.agent_key", str(exc)) from None
-    paper = PaperExchange(PAPER_MARKETS, equity=config.paper.equity, clock=clock)
+    paper = PaperExchange(PAPER_MARKETS, equity=config.paper.equity, clock=clock,
+                          account_mode=config.paper.account_mode)
     for coin, px in START_PRICES.items():
         paper.set_mark(coin, px)
     return paper

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.api.state import AccountView, BreakerRow, EngineState, OrderRow, PendingRow, PositionRow, StopCause
+from engine.api.state import (
+    AccountView, BreakerRow, DeadManView, EngineState, OrderRow, PendingRow, PositionRow, StopCause,
+)
+from engine.venues.connector import DEAD_MAN_DAILY_FIRES
 from engine.domain.model import Position
 from engine.live.pending import PendingAction
 from engine.risk.counters import DAY
@@ -20,6 +23,7 @@ from engine.risk.policies.flow import RateLimit
 from engine.risk.policies.losses import CircuitBreaker, LossLimit, MaxDrawdown
 from engine.risk.policies.spending import SpendingLimit
 from engine.risk.trading_state import LATCHED
+from engine.live.venue_watch import CLEARED
 
 if TYPE_CHECKING:
     from engine.live.engine import Engine
@@ -50,6 +54,7 @@ def engine_state(engine: Engine) -> EngineState:
             warn_buffer=rules.warnBuffer if rules else None,
             panic_buffer=rules.panicBuffer if rules else None,
             target_buffer=rules.targetBuffer if rules else None,
+            mode=engine.venue_watch.account_mode,
         ),
         positions=tuple(position_row(engine, p) for p in book.positions()),
         open_orders=tuple(
@@ -62,7 +67,15 @@ def engine_state(engine: Engine) -> EngineState:
         feed_age_seconds=feed_age,
         feed_stale=book.feed_stale_since is not None,
         liquidated=engine.liquidated,
+        dead_man=dead_man_view(engine),
+        agent_expires_at=engine.venue_watch.agent_expires_at,
     )
+
+
+def dead_man_view(engine: Engine) -> DeadManView:
+    status = engine.venue_watch.dead_man
+    return DeadManView.model_construct(armed=status.armed, until=status.until, reason=status.reason,
+                                       fired_today=status.fired_today, daily_cap=DEAD_MAN_DAILY_FIRES)
 
 
 def pending_row(action: PendingAction) -> PendingRow:
@@ -97,7 +110,8 @@ def _row(policy, name: str, used: float | None, limit: float | None, tripped: bo
 
 
 def breakers(engine: Engine, now: float) -> list[BreakerRow]:
-    """Usage of every counting rule, plus the buffer, in policy order."""
+    """Usage of every counting rule, plus the buffer, in policy order; last, the venue's dead-man
+    switch when it is refused or has fired today (its fires against the venue's daily cap)."""
     book, counters, causes = engine.book, engine.counters, engine.trading.causes
     rows: list[BreakerRow] = []
     for policy in engine.gate.policies:
@@ -126,6 +140,12 @@ def breakers(engine: Engine, now: float) -> list[BreakerRow]:
         elif isinstance(policy, SpendingLimit) and r.daily_limit_usd is not None:
             used = counters.window("spend", DAY).total(now)
             rows.append(_row(policy, "daily spend", used, r.daily_limit_usd, used >= r.daily_limit_usd, unit="USD"))
+    dead_man = engine.venue_watch.dead_man
+    refused = not dead_man.armed and dead_man.reason not in (None, CLEARED)
+    if refused or dead_man.fired_today:  # only when the venue has something to say: the trader acts on it
+        rows.append(BreakerRow.model_construct(policy_id="venue", type="DEAD_MAN", name="dead-man fires",
+                                               used=dead_man.fired_today, limit=DEAD_MAN_DAILY_FIRES, unit="",
+                                               tripped=refused, cooldown_seconds=0.0))
     return rows
 
 

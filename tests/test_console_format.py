@@ -66,3 +66,21 @@ def test_downsample_keeps_the_lowest_buffer_of_each_bucket():
     assert len(out) == 10
     assert min(s.buffer for s in out) == pytest.approx(0.4)  # the dip survives
     assert out[-1].equity == 199.0 and out[-1].at == 99.0
+
+
+def test_the_header_says_what_the_venue_is_not_doing_for_the_account():
+    from console.panes.header import venue_notices
+    from engine.api.state import DeadManView
+
+    refused = EngineState(time=0, trading_state=TradingState.ACTIVE, agent_expires_at=3 * 86_400 + 7200,
+                          dead_man=DeadManView(armed=False, reason="Cannot set scheduled cancel time until enough "
+                                                                   "volume traded. Required: $1000000. Traded: $0."))
+    notices = venue_notices(refused)
+    assert notices[0] == ("dead-man switch NOT armed: Cannot set scheduled cancel time until enough volume "
+                          "traded. Required: $1000000. Traded: $0.", BREACH)
+    assert notices[1] == ("API wallet expires in 3d 02h", WARN)
+    fine = EngineState(time=0, trading_state=TradingState.ACTIVE, agent_expires_at=30 * 86_400,
+                       dead_man=DeadManView(armed=True, until=60))
+    assert venue_notices(fine) == []
+    stopped = EngineState(time=0, trading_state=TradingState.ACTIVE, dead_man=DeadManView(armed=False, reason="cleared"))
+    assert venue_notices(stopped) == []

@@ -1,5 +1,7 @@
 """The header: trading state, equity, margin buffer, feed age and the engine's clock on the
-first line; why trading is stopped, what waits for the trader, and the link on the second."""
+first line; why trading is stopped, what the venue is not doing for the account (a refused
+dead-man switch, an API wallet about to expire), what waits for the trader, and the link on
+the second."""
 
 from __future__ import annotations
 
@@ -52,6 +54,22 @@ def pending_summary(pending: tuple[PendingRow, ...], approvals: int, approve_key
     return text, OK
 
 
+AGENT_WARN_SECONDS = 7 * 86_400.0
+
+
+def venue_notices(state: EngineState) -> list[tuple[str, str]]:
+    """What the venue keeps for the account and is not doing: a dead-man switch it refused,
+    an API wallet about to expire."""
+    notices = []
+    dead_man = state.dead_man
+    if not dead_man.armed and dead_man.reason not in (None, "cleared"):
+        notices.append((f"dead-man switch NOT armed: {dead_man.reason}", BREACH))
+    expires = state.agent_expires_at
+    if expires is not None and expires - state.time <= AGENT_WARN_SECONDS:
+        notices.append((f"API wallet expires in {fmt.duration(max(0.0, expires - state.time))}", WARN))
+    return notices
+
+
 class HeaderPane(TextPane):
     DEFAULT_CSS = """
     HeaderPane { height: 2; padding: 0 1; background: $panel; }
@@ -86,6 +104,7 @@ class HeaderPane(TextPane):
             parts.append(("LIQUIDATED by the venue", BREACH))
         if trading is TradingState.HALTED:
             parts.append((f"HALTED: {state.halt_cause or 'kill switch'} ({keys.label('resume')} resumes)", BREACH))
+        parts += venue_notices(state)
         causes = causes_of(state)
         if causes:
             parts.append(("stopped: " + "; ".join(cause_text(c, u, now, latched) for c, u, latched in causes), WARN))

@@ -48,6 +48,18 @@ class AccountView(_Struct):
     warn_buffer: float | None = None
     panic_buffer: float | None = None
     target_buffer: float | None = None
+    mode: str = "standard"  # standard | unified | portfolio (how the venue margins the account)
+
+
+class DeadManView(_Struct):
+    """The venue's dead-man switch: `armed` until `until` (epoch s), else `reason` says why not
+    (refused by the venue, its daily cap reached, cleared). `fired_today` of `daily_cap` fires."""
+
+    armed: bool = False
+    until: float | None = None
+    reason: str | None = None
+    fired_today: int = 0
+    daily_cap: int = 10
 
 
 class PositionRow(_Struct):
@@ -126,6 +138,8 @@ class EngineState(_Struct):
     feed_age_seconds: float | None = None
     feed_stale: bool = False
     liquidated: bool = False
+    dead_man: DeadManView = DeadManView()
+    agent_expires_at: float | None = None  # when the API wallet stops being accepted (None: never)
 
     @property
     def approvals(self) -> int:

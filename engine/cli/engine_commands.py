@@ -57,6 +57,7 @@ def run_engine_only(args: argparse.Namespace) -> int:
     from engine.gateway import RefusedBind
     from engine.node import build
     from engine.store import AuditKeyError
+    from engine.venues.connector import ConnectorError
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from(args)
@@ -80,6 +81,9 @@ def run_engine_only(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except AuditKeyError as exc:  # the audit key of an anchored database is missing or open to others
         print(f"perpguard: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except ConnectorError as exc:  # the venue will not let us trade this account (an expired agent...)
+        print(f"perpguard: cannot start on the exchange ({exc.code}): {exc.message}", file=sys.stderr)
         return EXIT_FAIL
     except OSError as exc:
         print(f"perpguard: cannot start the gateway on {config.engine.listen}: {exc}", file=sys.stderr)

@@ -40,6 +40,11 @@ class EventKind(enum.StrEnum):
     # the venue's feed
     FEED_STALE = "feed_stale"
     FEED_RESTORED = "feed_restored"
+    # what the venue keeps for the account
+    DEAD_MAN_REFUSED = "dead_man_refused"  # the venue will not arm the dead-man switch
+    DEAD_MAN_ARMED = "dead_man_armed"  # armed again after a refusal
+    DEAD_MAN_FIRED = "dead_man_fired"  # the venue cancelled every resting order
+    AGENT_EXPIRING = "agent_expiring"  # the API wallet expires within days
     # the replay's strategy
     STRATEGY_STOOD_DOWN = "strategy_stood_down"
 

@@ -97,6 +97,8 @@ class OrderIntent(BaseModel):
     limit_px: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     reduce_only: bool = False
     leverage: float | None = Field(default=None, ge=1, allow_inf_nan=False, description="Leverage the order sets on its market")
+    margin_mode: Literal["cross", "isolated"] | None = Field(
+        default=None, description="Margin the entry opens with: isolated-only markets (HIP-3) need isolated")
     stop_loss: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     take_profit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     client_id: Name | None = Field(default=None, min_length=1, max_length=128)

@@ -11,7 +11,8 @@ one recompute.
 
 Its parts, composed here: `events` (the event log every listener reads), `tasks` (background
 work), `executor` (orders onto the venue's increments), `pending` (the held-order queue) and
-`protection` (breakers, de-risk, panic exit, kill switch).
+`protection` (breakers, de-risk, panic exit, kill switch) and `venue_watch` (the venue's dead-man
+switch and the API wallet's expiry).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from engine.live.journal import Journal, NoJournal
 from engine.live.pending import PendingAction, PendingQueue, PendingStatus, PendingStore
 from engine.live.protection import Protection
 from engine.live.tasks import Tasks
+from engine.live.venue_watch import VenueWatch
 from engine.risk.book import Book
 from engine.risk.counters import RiskCounters
 from engine.risk.gate import RiskGate
@@ -58,6 +60,7 @@ class Engine:
         self.protection = Protection(self.book, self.counters, self.trading, self.executor, connector, clock,
                                      self.events, self.tasks, self.resync, self._cancel_pending_risk)
         self.protection.configure(policies)
+        self.venue_watch = VenueWatch(connector, self.events, clock)
         self.liquidated = False
         self._results: dict[str, SubmitResult] = {}  # client_id -> first answer (idempotency)
         self._resync_wanted = False
@@ -98,6 +101,7 @@ class Engine:
                        mark_times=snap.mark_times)
         for coin, rate in snap.funding_rates.items():
             self.book.set_funding(coin, rate)
+        self.venue_watch.account_mode = snap.account_mode
         self._last_refresh = snap.time
         self._resync_wanted = False
         self.protection.after_update(snap.time)
@@ -235,6 +239,7 @@ class Engine:
         if now - self._last_refresh >= ACCOUNT_REFRESH_SECONDS and not self.protection.busy:
             await self._refresh(now)
         self.protection.record(self.trading.tick(now))
+        self.venue_watch.check(now)
         ready, expired = self.pending.due(now)
         for action in expired:
             self._close(action, PendingStatus.EXPIRED, "no approval before it expired")

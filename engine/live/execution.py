@@ -17,7 +17,7 @@ from engine.risk.book import Book
 from engine.domain.increments import on_lot
 from engine.risk.derisk import ReduceOrder
 from engine.domain.increments import round_price
-from engine.domain.model import Decision, TradingState
+from engine.domain.model import Decision, MarginMode, TradingState
 from engine.live.pending import PendingAction
 
 LIFECYCLE_TIMEOUT = 10.0  # seconds to wait for a pending order's outcome
@@ -105,9 +105,13 @@ class Executor:
         request, problem = self.request_for(decision, state)
         if request is None:
             return Placed(None, None, problem)
-        if decision.intent.leverage is not None and not decision.reducing:
-            try:
-                await self.connector.set_leverage(decision.coin, int(decision.intent.leverage))
+        intent = decision.intent
+        isolated = intent.margin_mode == "isolated"
+        leg = self.book.leg(decision.coin)
+        opens_isolated = isolated and (leg is None or leg.position.margin_mode is not MarginMode.ISOLATED)
+        if (intent.leverage is not None or opens_isolated) and not decision.reducing:
+            try:  # a new isolated leg without a leverage opens at 1x: the venue sets the mode with one
+                await self.connector.set_leverage(decision.coin, int(intent.leverage or 1), isolated=isolated)
             except venue.ConnectorError as exc:
                 return Placed(request, None, f"leverage refused: {exc.message}")
         ack = await self.settled(await self.connector.place(request), request)

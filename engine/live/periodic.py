@@ -2,7 +2,8 @@
 
 - `periodic`: every `tick_seconds`, `engine.tick()` (due DELAY orders, expired approvals, timed
   lifts, account refresh); arms the venue's dead-man switch (`scheduleCancel` now + 60 s) and
-  re-arms it every 20 s, so resting orders die if the engine does; disarms it on a clean stop.
+  re-arms it every 20 s through `engine.venue_watch`, so resting orders die if the engine does
+  (and a venue that refuses it is reported); disarms it on a clean stop.
 - `equity_points`: an equity point for the store every minute (the facade adds one per fill).
 - `run_paper`: the engine on the paper venue with its feed (`engine.venues.paper.feed`) and
   the periodic work, until stopped.
@@ -21,17 +22,17 @@ from engine.venues.paper.feed import paper_feed
 from engine.venues.paper.prices import MarkTick
 from engine.domain.events import EventKind
 from engine.live.engine import Engine
+from engine.live.venue_watch import DEAD_MAN_REARM_SECONDS
 
 log = logging.getLogger("perpguard.live")
 
 TICK_SECONDS = 1.0
-DEAD_MAN_SECONDS = 60.0
-DEAD_MAN_REARM_SECONDS = 20.0
 EQUITY_SECONDS = 60.0
 
 
 async def periodic(engine: Engine, stop: asyncio.Event, tick_seconds: float = TICK_SECONDS) -> None:
-    await engine.connector.arm_dead_man(DEAD_MAN_SECONDS)
+    watch = engine.venue_watch
+    await watch.arm()
     armed_at = time.monotonic()
     try:
         while not await wait_or_stop(stop, tick_seconds):
@@ -41,13 +42,10 @@ async def periodic(engine: Engine, stop: asyncio.Event, tick_seconds: float = TI
                 log.exception("engine tick failed")
                 engine.events.emit(EventKind.ENGINE_ERROR, "periodic engine work failed; see the log")
             if time.monotonic() - armed_at >= DEAD_MAN_REARM_SECONDS:
-                try:
-                    await engine.connector.arm_dead_man(DEAD_MAN_SECONDS)
-                    armed_at = time.monotonic()
-                except Exception:  # the venue's previous deadline stands; try again next tick
-                    log.exception("re-arming the dead-man switch failed")
+                await watch.arm()  # never raises: a refusal is reported by the watch
+                armed_at = time.monotonic()
     finally:
-        await engine.connector.arm_dead_man(None)  # a clean stop leaves resting orders alone
+        await watch.arm(None)  # a clean stop leaves resting orders alone
 
 
 async def equity_points(record, stop: asyncio.Event, seconds: float = EQUITY_SECONDS) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from engine.risk.book import Book
 from engine.domain.clock import Clock
 from engine.risk.counters import RiskCounters
-from engine.domain.model import Decision, OrderIntent, Projected, Reason, Tier, TradingState, Verdict
+from engine.domain.model import Decision, MarginMode, OrderIntent, Projected, Reason, Tier, TradingState, Verdict
 from engine.risk.policies import Policy
 from engine.risk.policies.compiled import compile_clear
 from engine.risk.policies.market_data import PriceBand
@@ -53,7 +53,8 @@ class RiskGate:
         now = self.clock.now() if now is None else now
         state = self.trading.state
         p = Projection(intent, self.book, self.counters, state, now)
-        if (state is _ACTIVE and not p.reducing and not p.would_increase_reduce_only
+        wrong_margin = self._needs_isolated(p)
+        if (state is _ACTIVE and not p.reducing and not p.would_increase_reduce_only and not wrong_margin
                 and self.book.feed_stale_since is None and self._clear(p)):
             # The common case: an entry no rule has anything to say about (one compiled check).
             return self._decision(p, now, (), False, _INSTANT, None)
@@ -68,6 +69,10 @@ class RiskGate:
             reasons.append(Reason(_GATE, "MARKET_DATA", "DATA_UNAVAILABLE",
                                   "The venue's market feed is stale: new risk is denied until it is restored and reconciled",
                                   None, None, "DENY"))
+        if wrong_margin:
+            reasons.append(Reason(_GATE, "ORDER", "ISOLATED_ONLY",
+                                  f"{p.coin} is isolated-only on the venue: send the entry with "
+                                  f'margin_mode "isolated" (and its leverage)'))
         if p.would_increase_reduce_only:
             reasons.append(Reason(_GATE, "ORDER", "REDUCE_ONLY_WOULD_INCREASE",
                                   f"Reduce-only {intent.side} on {p.coin} would increase the position (size {p.s0:g})"))
@@ -90,6 +95,15 @@ class RiskGate:
         if p.reducing:
             tier, hold = Tier.INSTANT, None
         return self._decision(p, now, tuple(reasons), denied, tier, hold)
+
+    def _needs_isolated(self, p: Projection) -> bool:
+        """An entry on an isolated-only market (`onlyIsolated`, HIP-3 dexes) that would open cross
+        margin: the venue refuses it, so the gate says why first."""
+        info = self.book.markets.get(p.coin)
+        if info is None or not info.only_isolated or p.reducing or p.intent.margin_mode == "isolated":
+            return False
+        leg = self.book.leg(p.coin)
+        return leg is None or leg.position.margin_mode is not MarginMode.ISOLATED
 
     def _decision(self, p: Projection, now: float, reasons: tuple[Reason, ...], denied: bool, tier: Tier,
                   hold: float | None) -> Decision:

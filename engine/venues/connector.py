@@ -32,6 +32,11 @@ from engine.risk.book import Book
 
 Side = Literal["buy", "sell"]
 TimeInForce = Literal["Ioc", "Gtc", "Alo"]
+# How the venue margins the account: `standard` (perp collateral in the perp clearinghouse),
+# `unified` or `portfolio` (Hyperliquid's unified account and portfolio margin: the collateral is
+# the spot balance, shared by every perp dex).
+AccountMode = Literal["standard", "unified", "portfolio"]
+DEAD_MAN_DAILY_FIRES = 10  # Hyperliquid fires a scheduleCancel at most 10 times a UTC day
 
 
 class ConnectorError(Exception):
@@ -111,6 +116,19 @@ class CancelAck:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadManStatus:
+    """The venue's dead-man switch (`scheduleCancel`) as last confirmed: `armed` until `until`
+    (epoch s), or not, and `reason` says why not (refused by the venue, its daily cap reached,
+    cleared on a clean stop...). `fired_today`: how often it fired this UTC day (the venue
+    fires it at most `DEAD_MAN_DAILY_FIRES` times a day)."""
+
+    armed: bool = False
+    until: float | None = None
+    reason: str | None = None
+    fired_today: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class VenueSnapshot:
     """One reading of a venue's account: what `snapshot()` answers and what the offline tools
     read from a `clearinghouseState` file (`engine.venues.hyperliquid.snapshot`).
@@ -131,6 +149,7 @@ class VenueSnapshot:
     mark_times: dict[str, float] = field(default_factory=dict)
     venue_cross_maintenance: float | None = None
     unknown: tuple[str, ...] = ()
+    account_mode: AccountMode = "standard"
 
     def book(self, markets: dict[str, MarketInfo] | None = None) -> Book:
         """A Book holding this snapshot (the offline tools judge it as the engine would)."""
@@ -306,6 +325,18 @@ class Connector(Protocol):
         """Set a market's leverage; raises ConnectorError if the venue refuses."""
         ...
 
-    async def arm_dead_man(self, seconds: float | None) -> None:
-        """Cancel every resting order `seconds` from now unless re-armed (None disarms)."""
+    async def arm_dead_man(self, seconds: float | None) -> DeadManStatus:
+        """Cancel every resting order `seconds` from now unless re-armed (None disarms). Never
+        raises for a venue that refuses or cannot be reached: the answer says what stands."""
+        ...
+
+    @property
+    def dead_man(self) -> DeadManStatus:
+        """The switch as last confirmed by the venue."""
+        ...
+
+    @property
+    def agent_expires_at(self) -> float | None:
+        """When the key perpguard trades with stops being accepted (epoch s; an API wallet's
+        `validUntil`), None when it never expires (the paper exchange)."""
         ...

@@ -16,6 +16,11 @@ rejected (`IocCancel`), an ALO that would cross is rejected (`BadAloPx`). With
 `partial_fill_ratio` each match fills that fraction of what is left (rounded down to the lot,
 at least one lot); an IOC's remainder is cancelled, a GTC's rests.
 
+Account modes: `standard`, or `unified` / `portfolio` as Hyperliquid's unified account and
+portfolio margin. There the collateral is the spot USDC balance shared by every perp dex; with
+one dex and USDC collateral (the paper account) that gives the same cross figures, so the
+margin math is the same and the snapshot says which mode it is (`account_mode`).
+
 Fault injection (all off by default): see `engine.venues.paper.faults`.
 """
 
@@ -28,7 +33,7 @@ from typing import Callable
 
 from engine.domain.clock import Clock, SystemClock
 from engine.venues.connector import (
-    CancelAck, ConnectorError, EventHandler, FeedRestored, FeedStale, Liquidated,
+    DEAD_MAN_DAILY_FIRES, AccountMode, CancelAck, ConnectorError, DeadManStatus, EventHandler, FeedRestored, FeedStale, Liquidated,
     MarkUpdated, OrderAccepted, OrderAck, OrderCancelled, OrderFilled, OrderRejected,
     OrderRequest, VenueEvent, VenueSnapshot,
 )
@@ -67,13 +72,16 @@ class PaperExchange:
     def __init__(self, markets: dict[str, MarketInfo], equity: float = 100_000.0, clock: Clock | None = None, *,
                  taker_fee: float = TAKER_FEE, maker_fee: float = MAKER_FEE, slippage: float = SLIPPAGE,
                  partial_fill_ratio: float | None = None, stale_after: float = STALE_AFTER_SECONDS,
-                 default_leverage: int = DEFAULT_LEVERAGE) -> None:
+                 default_leverage: int = DEFAULT_LEVERAGE, account_mode: AccountMode = "standard") -> None:
         for coin, info in markets.items():
             if info.sz_decimals is None:
                 raise ValueError(f"market {coin} needs sz_decimals")
         if partial_fill_ratio is not None and not 0 < partial_fill_ratio <= 1:
             raise ValueError("partial_fill_ratio must be within (0, 1]")
+        if account_mode not in ("standard", "unified", "portfolio"):
+            raise ValueError(f"account_mode must be standard, unified or portfolio, not {account_mode!r}")
         self.markets = dict(markets)
+        self.account_mode: AccountMode = account_mode
         self.clock = clock or SystemClock()
         self.ledger = Ledger(self.markets, equity, default_leverage)
         self.taker_fee, self.maker_fee, self.slippage = taker_fee, maker_fee, slippage
@@ -88,6 +96,8 @@ class PaperExchange:
         now = self.clock.now()
         self.funding = HourlyFunding(now)
         self._dead_man_at: float | None = None
+        self._dead_man_fires: list[float] = []  # when it fired (epoch s), this UTC day and before
+        self._dead_man_reason: str | None = None
         self._last_mark_at = now
         self._stale = False
         # Bumped by every change other than a mark (fills, cancels, funding, liquidation, leverage):
@@ -158,6 +168,8 @@ class PaperExchange:
             self._execute(flight.oid, flight.request)
         if self._dead_man_at is not None and now >= self._dead_man_at:
             self._dead_man_at = None
+            self._dead_man_fires.append(now)
+            self._dead_man_reason = "fired: every resting order was cancelled"
             self._cancel_resting("dead-man switch expired")
         self._apply_funding(now)
         if not self._stale and now - self._last_mark_at >= self.stale_after:
@@ -200,7 +212,8 @@ class PaperExchange:
         )
         account = Account(value, value, max(0.0, self._available_margin()), now)
         rates = self.funding.capped_rates()
-        return VenueSnapshot(account, positions, orders, dict(ledger.marks), now, rates, dict(self.mark_times))
+        return VenueSnapshot(account, positions, orders, dict(ledger.marks), now, rates, dict(self.mark_times),
+                             account_mode=self.account_mode)
 
     async def place(self, order: OrderRequest) -> OrderAck:
         self.poll()
@@ -251,8 +264,31 @@ class PaperExchange:
             self.ledger.leverage[coin] = previous
             raise ConnectorError("PerpMargin", f"Insufficient margin to update leverage to {leverage}x on {coin}.")
 
-    async def arm_dead_man(self, seconds: float | None) -> None:
-        self._dead_man_at = None if not seconds else self.clock.now() + seconds
+    async def arm_dead_man(self, seconds: float | None) -> DeadManStatus:
+        """As Hyperliquid: at least 5 s ahead, and at most `DEAD_MAN_DAILY_FIRES` fires a UTC day
+        (after that it is refused until midnight UTC). None clears it."""
+        self.poll()
+        if not seconds:
+            self._dead_man_at, self._dead_man_reason = None, "cleared"
+        elif seconds < 5:
+            self._dead_man_reason = "refused: the time must be at least 5 seconds ahead"
+        elif self._fires_today() >= DEAD_MAN_DAILY_FIRES:
+            self._dead_man_at = None
+            self._dead_man_reason = f"refused: it already fired {DEAD_MAN_DAILY_FIRES} times today (UTC)"
+        else:
+            self._dead_man_at, self._dead_man_reason = self.clock.now() + seconds, None
+        return self.dead_man
+
+    @property
+    def dead_man(self) -> DeadManStatus:
+        armed = self._dead_man_at is not None
+        return DeadManStatus(armed, self._dead_man_at, None if armed else self._dead_man_reason, self._fires_today())
+
+    agent_expires_at = None  # the paper account trades with no key that could expire
+
+    def _fires_today(self) -> int:
+        midnight = self.clock.now() // 86_400 * 86_400
+        return sum(1 for at in self._dead_man_fires if at >= midnight)
 
     # ---- reading (tests, replay) ---------------------------------------------------------
 
