@@ -7,8 +7,21 @@ import time
 import pytest
 
 from engine.venues.connector import ConnectorError, OrderCancelled, OrderRejected, OrderRequest
+from engine.venues.hyperliquid.connector import HyperliquidConnector
+from engine.venues.hyperliquid.fast_signing import signing_key
 from engine.venues.hyperliquid.signer import cloid_for
-from fake_hyperliquid.harness import AGENT, AGENT_ENV, STRANGER, config_for, of_type, running, wait_for
+from fake_hyperliquid.harness import (
+    AGENT, AGENT_ENV, MASTER, STRANGER, config_for, of_type, running, start_fake, wait_for,
+)
+
+
+@pytest.fixture
+def traded(monkeypatch):
+    """A fake whose account traded $2M: the venue arms a dead-man switch only past $1M."""
+    monkeypatch.setenv(AGENT_ENV, AGENT.key.hex())
+    server = start_fake(cum_volume={MASTER.address: 2_000_000.0})
+    yield server
+    server.stop()
 
 
 def resting_buy(client_id, size="0.05", px="1800"):
@@ -19,7 +32,8 @@ def market_buy(client_id, size="0.05"):
     return OrderRequest("ETH", "buy", size, "1999", "Ioc", client_id=client_id)
 
 
-async def test_actions_arrive_signed_by_the_agent_for_the_account(fake):
+async def test_actions_arrive_signed_by_the_agent_for_the_account(traded):
+    fake = traded
     async with running(fake) as (connector, _):
         assert connector.agent_address == AGENT.address
         ack = await connector.place(resting_buy("sig-1"))
@@ -33,11 +47,21 @@ async def test_actions_arrive_signed_by_the_agent_for_the_account(fake):
     assert actions[0].action["orders"][0]["c"] == cloid_for("sig-1")  # the order carries its cloid
 
 
-async def test_a_key_the_account_never_approved_is_refused(fake, monkeypatch):
+async def test_a_key_the_account_never_approved_refuses_to_start(fake, monkeypatch):
     monkeypatch.setenv(AGENT_ENV, STRANGER.key.hex())
+    connector = HyperliquidConnector(config_for(fake))
+    with pytest.raises(ConnectorError) as refused:
+        await connector.start()
+    await connector.stop()
+    assert refused.value.code == "AgentNotApproved" and STRANGER.address in refused.value.message
+    assert fake.actions() == [] and fake.orders() == []
+
+
+async def test_an_order_signed_by_a_key_the_venue_does_not_know_is_rejected(fake, monkeypatch):
     async with running(fake) as (connector, events):
+        connector._signer._key = signing_key(STRANGER)  # a key the venue does not know signs from now on
         ack = await connector.place(resting_buy("stranger"))
-    assert ack.status == "rejected" and "does not exist" in ack.error
+    assert ack.status == "rejected" and "does not exist" in ack.error and ack.code == "AgentNotApproved"
     assert fake.orders() == [] and STRANGER.address.lower() in fake.refused()[0]
     assert of_type(events, OrderRejected)[0].client_id == "stranger"
 
@@ -120,7 +144,8 @@ async def test_info_errors_are_retried(fake):
     assert snap.account.account_value == 100_000 and snap.positions == ()
 
 
-async def test_the_dead_man_switch_is_armed_rearmed_and_cleared(fake):
+async def test_the_dead_man_switch_is_armed_rearmed_and_cleared(traded):
+    fake = traded
     async with running(fake) as (connector, _):
         await connector.arm_dead_man(60)
         first = fake.dead_man_deadline()
@@ -129,23 +154,38 @@ async def test_the_dead_man_switch_is_armed_rearmed_and_cleared(fake):
         await asyncio.sleep(0.05)
         await connector.arm_dead_man(60)
         assert fake.dead_man_deadline() > first  # pushed forward
-        await connector.arm_dead_man(None)
+        cleared = await connector.arm_dead_man(None)
         assert fake.dead_man_deadline() is None and connector.dead_man_deadline is None
+        assert (cleared.armed, cleared.reason) == (False, "cleared")
         with pytest.raises(ConnectorError):
             await connector.arm_dead_man(2)  # Hyperliquid's floor is 5 s
     assert fake.actions("scheduleCancel")[-1].action == {"type": "scheduleCancel"}
 
 
-async def test_resting_orders_die_when_the_dead_man_switch_fires(fake):
+async def test_resting_orders_die_when_the_dead_man_switch_fires(traded):
+    fake = traded
     async with running(fake) as (connector, events):
-        ack = await connector.place(resting_buy("orphan"))
-        await connector.arm_dead_man(60)
+        acks = [await connector.place(resting_buy(f"orphan-{i}")) for i in range(3)]
+        assert (await connector.arm_dead_man(60)).armed
         fake.advance(61)  # the engine died: nobody re-armed it
-        await wait_for(lambda: of_type(events, OrderCancelled), what="the cancel event")
+        await wait_for(lambda: len(of_type(events, OrderCancelled)) == 3, what="the cancel events")
         snap = await connector.snapshot()
-    cancelled = of_type(events, OrderCancelled)[0]
-    assert (cancelled.oid, cancelled.reason, cancelled.client_id) == (ack.oid, "scheduledCancel", "orphan")
+        fired = connector.dead_man
+    cancelled = of_type(events, OrderCancelled)
+    assert {(c.oid, c.reason) for c in cancelled} == {(a.oid, "scheduledCancel") for a in acks}
+    assert cancelled[0].client_id == "orphan-0"
     assert snap.open_orders == ()
+    assert fired.fired_today == 1 and not fired.armed  # one fire, however many orders it cancelled
+
+
+async def test_a_dead_man_refused_for_volume_is_reported_and_not_sent_every_call(fake):
+    async with running(fake) as (connector, _):
+        first = await connector.arm_dead_man(60)
+        for _ in range(3):
+            again = await connector.arm_dead_man(60)
+    assert not first.armed and first.reason.startswith("Cannot set scheduled cancel time until enough volume traded")
+    assert again == first and connector.dead_man.reason == first.reason
+    assert len(fake.actions("scheduleCancel")) == 1 and fake.dead_man_deadline() is None
 
 
 async def test_cancel_and_cancel_all(fake):
@@ -190,5 +230,7 @@ async def test_the_rate_budget_counts_every_request(fake):
         await connector.snapshot()
         await connector.place(resting_buy("budget"))
         view = connector.rate_budget()
-    # metaAndAssetCtxs 20 + clearinghouseState 2 + frontendOpenOrders 20 + one order 1
-    assert (view.used, view.remaining, view.limit) == (43, 1200 - 43, 1200)
+    # start: userRole 60 + extraAgents 20 + userAbstraction 20 + metaAndAssetCtxs 20 + userRateLimit 20;
+    # the snapshot: clearinghouseState 2 + frontendOpenOrders 20 (userAbstraction still fresh); one order 1
+    assert (view.used, view.remaining, view.limit) == (163, 1200 - 163, 1200)
+    assert view.address.cap == 10_000 and view.address.used >= 1  # a new account: 10,000 requests

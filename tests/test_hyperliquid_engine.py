@@ -14,7 +14,16 @@ from engine.domain.model import OrderIntent, TradingState
 from engine.risk.policy_file import default_policies
 from engine.live.engine import Engine
 from engine.live.execution import SubmitStatus
-from fake_hyperliquid.harness import config_for, wait_for
+from fake_hyperliquid.harness import AGENT, AGENT_ENV, MASTER, config_for, start_fake, wait_for
+
+
+@pytest.fixture
+def traded(monkeypatch):
+    """A fake whose account traded $2M: the venue arms a dead-man switch only past $1M."""
+    monkeypatch.setenv(AGENT_ENV, AGENT.key.hex())
+    server = start_fake(cum_volume={MASTER.address: 2_000_000.0})
+    yield server
+    server.stop()
 
 
 async def start_engine(fake, clock):
@@ -76,7 +85,8 @@ async def test_the_kill_switch_flattens_the_venue_account(fake):
         await engine.stop()
 
 
-async def test_the_running_engine_keeps_the_dead_man_switch_armed(fake):
+async def test_the_running_engine_keeps_the_dead_man_switch_armed(traded):
+    fake = traded
     engine = await start_engine(fake, SystemClock())
     stop = asyncio.Event()
     service = asyncio.create_task(periodic(engine, stop, tick_seconds=0.05))
@@ -88,3 +98,58 @@ async def test_the_running_engine_keeps_the_dead_man_switch_armed(fake):
         await asyncio.wait_for(service, 5)
         await engine.stop()
     assert fake.dead_man_deadline() is None  # a clean stop clears it
+
+
+async def test_an_isolated_only_hip3_market_takes_an_isolated_entry_and_denies_a_cross_one(fake):
+    clock = ManualClock(time.time())
+    engine = Engine(HyperliquidConnector(config_for(fake, markets=("BTC", "xyz:TSLA")), clock), default_policies(), clock)
+    await engine.start()
+    try:
+        cross = await engine.submit(OrderIntent(market="xyz:TSLA", side="buy", size=2.0))
+        assert cross.status is SubmitStatus.DENIED
+        error = cross.decision.error_body()["error"]
+        assert error["code"] == "POLICY_DENIED" and "xyz:TSLA is isolated-only" in error["message"]
+        assert [r["code"] for r in error["details"]["reasons"]] == ["ISOLATED_ONLY"]
+        assert fake.actions("order") == []  # refused before the venue
+
+        isolated = await engine.submit(OrderIntent(market="xyz:TSLA", side="buy", size=2.0, margin_mode="isolated",
+                                                   leverage=3))
+        assert isolated.status is SubmitStatus.SENT, isolated
+        assert fake.position("xyz:TSLA") == pytest.approx(2.0)
+        (position,) = engine.book.positions()
+        assert (position.coin, position.margin_mode.value) == ("xyz:TSLA", "isolated")
+    finally:
+        await engine.stop()
+
+
+def test_an_expired_agent_stops_the_engine_with_one_line_naming_it(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from fake_hyperliquid.harness import EXPIRED_AGENT
+
+    server = start_fake()
+    try:
+        config = tmp_path / "perpguard.toml"
+        config.write_text(f"""[engine]
+listen = "127.0.0.1:0"
+db = "sqlite:///{tmp_path / 'pg.db'}"
+
+[exchange]
+kind = "hyperliquid"
+network = "testnet"
+account_address = "{MASTER.address}"
+agent_key_env = "{AGENT_ENV}"
+base_url = "{server.url}"
+markets = ["BTC"]
+""")
+        env = {**os.environ, AGENT_ENV: EXPIRED_AGENT.key.hex()}
+        done = subprocess.run([sys.executable, "-m", "engine.cli.main", "--engine-only", "--config", str(config)],
+                              env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        server.stop()
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "AgentExpired" in last and EXPIRED_AGENT.address in last and "expired on" in last
+    assert server.actions() == []  # nothing was ever signed for the venue

@@ -3,6 +3,8 @@ fills lost in a gap, goes stale when silent, pings, and streams marks and fundin
 
 import json
 
+import pytest
+
 from engine.venues.connector import FeedRestored, FeedStale, MarksUpdated, MarkUpdated, OrderFilled, OrderRequest
 from engine.venues.hyperliquid.feed import PING_SECONDS
 from fake_hyperliquid.harness import MASTER, config_for, of_type, running, wait_for
@@ -30,17 +32,34 @@ async def test_a_dropped_websocket_is_back_with_every_subscription_within_5_seco
     assert of_type(events, FeedRestored)[-1].events_lost  # the engine reconciles from a snapshot
 
 
-async def test_fills_lost_while_disconnected_are_reported_after_the_reconnect(fake):
+async def test_fills_made_while_disconnected_are_told_once_after_the_reconnect(fake):
+    # the reconnect's userFills snapshot holds the fill made in the gap: unseen and no older
+    # than the newest fill known (by the venue's time), it is told once so its PnL counts
     async with running(fake) as (connector, events):
+        await connector.place(OrderRequest("ETH", "buy", "0.05", "1999", "Ioc", client_id="before"))
+        await wait_for(lambda: of_type(events, OrderFilled), what="the live fill")
         fake.refuse_connections = True
         fake.drop_connections()
         await wait_for(lambda: fake.connections_refused >= 1, what="a refused reconnect")
-        ack = await connector.place(OrderRequest("ETH", "buy", "0.05", "1999", "Ioc", client_id="in-the-gap"))
-        assert ack.status == "filled" and not of_type(events, OrderFilled)
+        ack = await connector.place(OrderRequest("ETH", "sell", "0.05", "1900", "Ioc", client_id="in-the-gap"))
+        assert ack.status == "filled" and len(of_type(events, OrderFilled)) == 1
         fake.refuse_connections = False
-        await wait_for(lambda: of_type(events, OrderFilled), what="the missed fill")
-    (fill,) = of_type(events, OrderFilled)
-    assert (fill.client_id, fill.size, fill.coin, fill.remaining) == ("in-the-gap", 0.05, "ETH", 0.0)
+        await wait_for(lambda: len(of_type(events, OrderFilled)) == 2, what="the missed fill")
+        fake.drop_connections()  # another reconnect: its snapshot repeats both fills
+        await wait_for(lambda: len(of_type(events, FeedRestored)) >= 2, what="the second reconnect")
+    before, gap = of_type(events, OrderFilled)
+    assert (gap.client_id, gap.size, gap.coin, gap.remaining) == ("in-the-gap", 0.05, "ETH", 0.0)
+    assert before.client_id == "before"
+
+
+async def test_the_first_fills_snapshot_is_history(fake):
+    async with running(fake) as (connector, events):
+        await connector.place(OrderRequest("ETH", "buy", "0.05", "1999", "Ioc", client_id="first"))
+        await wait_for(lambda: of_type(events, OrderFilled), what="the live fill")
+    async with running(fake) as (connector, events):  # a restart: the venue's history is not new
+        (order,) = fake.orders()
+        await wait_for(lambda: connector.stream.filled(str(order.oid))[0] > 0, what="the fills snapshot")
+    assert not of_type(events, OrderFilled)
 
 
 async def test_fills_seen_live_are_not_repeated_by_the_snapshot_after_a_reconnect(fake):

@@ -1,6 +1,7 @@
 """Every recorded real Hyperliquid response the connector reads parses into the engine's values;
 order results map to Hyperliquid's error types; cloids are deterministic."""
 
+from dataclasses import replace
 import json
 
 import pytest
@@ -129,13 +130,16 @@ def test_order_results_become_acks():
 
 def test_an_order_found_by_cloid_reports_its_state():
     request = OrderRequest("ETH", "buy", "0.5", "2000", "Gtc", client_id="c1")
-    def status(word, size):
+    def status(word, size, filled=None):
         row = {"oid": 9, "origSz": "0.5", "sz": size}
-        return parse_order_status({"status": "order", "order": {"order": row, "status": word, "statusTimestamp": 1}})
+        found = parse_order_status({"status": "order", "order": {"order": row, "status": word, "statusTimestamp": 1}})
+        return replace(found, filled=filled, avg_px=2000.0 if filled else None)
     assert parse_order_status({"status": "unknownOid"}) is None
     assert ack_from_status(request, status("open", "0.5")).status == "resting"
-    assert ack_from_status(request, status("filled", "0.0")).filled_size == 0.5
-    assert ack_from_status(request, status("canceled", "0.3")).status == "partially_filled"
+    assert ack_from_status(request, status("filled", "0.5")).filled_size == 0.5
+    # what filled comes from the order's fills, never from orderStatus' sz (its size at open)
+    assert ack_from_status(request, status("canceled", "0.5", filled=0.2)).status == "partially_filled"
+    assert ack_from_status(request, status("canceled", "0.5", filled=0.2)).filled_size == 0.2
     assert ack_from_status(request, status("marginCanceled", "0.5")).status == "rejected"
 
 

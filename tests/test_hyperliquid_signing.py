@@ -116,8 +116,8 @@ class _PayloadExchange(Exchange):
         return payload
 
 
-def _sdk_exchange(mainnet: bool) -> _PayloadExchange:
-    return _PayloadExchange(AGENT, MAINNET_API_URL if mainnet else TESTNET_API_URL, meta=META,
+def _sdk_exchange(mainnet: bool, vault: str | None = None) -> _PayloadExchange:
+    return _PayloadExchange(AGENT, MAINNET_API_URL if mainnet else TESTNET_API_URL, meta=META, vault_address=vault,
                             spot_meta={"universe": [], "tokens": []})
 
 
@@ -142,12 +142,13 @@ order_requests = st.builds(
 
 @settings(max_examples=150, deadline=None)
 @given(order=order_requests, expires_after=st.none() | st.integers(1_700_000_000_000, 2_000_000_000_000),
-       mainnet=st.booleans())
-def test_an_order_payload_is_the_one_the_sdk_would_post(order, expires_after, mainnet):
-    signer = ActionSigner(AGENT, "0x" + "4d" * 20, mainnet, META)
+       mainnet=st.booleans(), vault=st.none() | addresses)
+def test_an_order_payload_is_the_one_the_sdk_would_post(order, expires_after, mainnet, vault):
+    # vault: a subaccount or vault traded as `Exchange(..., vault_address=...)` trades it
+    signer = ActionSigner(AGENT, vault or "0x" + "4d" * 20, mainnet, META, vault_address=vault)
     cloid = cloid_for(order.client_id)
     ours = signer.order(order, cloid, expires_after)
-    expected = _as_sdk_would(_sdk_exchange(mainnet), ours["nonce"], expires_after, lambda ex: ex.order(
+    expected = _as_sdk_would(_sdk_exchange(mainnet, vault), ours["nonce"], expires_after, lambda ex: ex.order(
         order.coin, order.side == "buy", float(order.size), float(order.limit_px), {"limit": {"tif": order.tif}},
         reduce_only=order.reduce_only, cloid=Cloid.from_str(cloid)))
     assert json.dumps(ours).encode() == expected
@@ -157,9 +158,11 @@ def test_an_order_payload_is_the_one_the_sdk_would_post(order, expires_after, ma
 @settings(max_examples=50, deadline=None)
 @given(pairs=st.lists(st.tuples(st.sampled_from(COINS), st.integers(0, 2**53)), min_size=1, max_size=10),
        at_ms=st.none() | st.integers(1_700_000_000_000, 2_000_000_000_000),
-       coin=st.sampled_from(COINS), leverage=st.integers(1, 50), cross=st.booleans(), mainnet=st.booleans())
-def test_cancel_dead_man_and_leverage_payloads_are_the_sdks(pairs, at_ms, coin, leverage, cross, mainnet):
-    signer, exchange = ActionSigner(AGENT, "0x" + "4d" * 20, mainnet, META), _sdk_exchange(mainnet)
+       coin=st.sampled_from(COINS), leverage=st.integers(1, 50), cross=st.booleans(), mainnet=st.booleans(),
+       vault=st.none() | addresses)
+def test_cancel_dead_man_and_leverage_payloads_are_the_sdks(pairs, at_ms, coin, leverage, cross, mainnet, vault):
+    signer = ActionSigner(AGENT, vault or "0x" + "4d" * 20, mainnet, META, vault_address=vault)
+    exchange = _sdk_exchange(mainnet, vault)
     ours = signer.cancel(pairs)
     assert json.dumps(ours).encode() == _as_sdk_would(
         exchange, ours["nonce"], None, lambda ex: ex.bulk_cancel([{"coin": c, "oid": o} for c, o in pairs]))
@@ -169,6 +172,26 @@ def test_cancel_dead_man_and_leverage_payloads_are_the_sdks(pairs, at_ms, coin, 
     ours = signer.update_leverage(coin, leverage, cross)
     assert json.dumps(ours).encode() == _as_sdk_would(
         exchange, ours["nonce"], None, lambda ex: ex.update_leverage(leverage, coin, cross))
+
+
+def test_a_hip3_order_payload_is_the_one_the_sdk_would_post_with_its_perp_dexs():
+    perp_dexs = [None, {"name": "xyz", "fullName": "XYZ", "deployer": "0x" + "88" * 20, "oracleUpdater": None}]
+    xyz = {"universe": [{"name": "xyz:XYZ100", "szDecimals": 4}, {"name": "xyz:TSLA", "szDecimals": 3}]}
+    signer = ActionSigner(AGENT, "0x" + "4d" * 20, False, META, perp_dexs=perp_dexs, dex_metas={"xyz": xyz})
+    order = OrderRequest("xyz:TSLA", "sell", Decimal("2.5"), Decimal("431.2"), "Alo", client_id="hip3")
+    ours = signer.order(order, cloid_for("hip3"))
+    assert ours["action"]["orders"][0]["a"] == 110001  # 100000 + 10000 × 1 (xyz's index in perpDexs) + 1
+
+    class SdkOnTheseAnswers(_PayloadExchange):  # the SDK's Exchange(perp_dexs=...) asks perpDexs and meta(dex)
+        def __init__(self):
+            with mock.patch("hyperliquid.info.Info.perp_dexs", return_value=perp_dexs), \
+                    mock.patch("hyperliquid.info.Info.meta", return_value=xyz):
+                super().__init__(AGENT, TESTNET_API_URL, meta=META, spot_meta={"universe": [], "tokens": []},
+                                 perp_dexs=["", "xyz"])
+
+    expected = _as_sdk_would(SdkOnTheseAnswers(), ours["nonce"], None, lambda ex: ex.order(
+        "xyz:TSLA", False, 2.5, 431.2, {"limit": {"tif": "Alo"}}, cloid=Cloid.from_str(cloid_for("hip3"))))
+    assert json.dumps(ours).encode() == expected
 
 
 def test_nonces_strictly_increase_even_within_one_millisecond():

@@ -14,8 +14,9 @@ DEFAULT_MARKET_KEY = "ALT"
 def canonical_coin(name: str) -> str:
     """`BTC`, `BTC-USD`, `BTC-PERP`, `BTC/USD` (any case) -> `BTC`.
 
-    Hyperliquid's own lower-case prefixes (`kPEPE`) are kept as the exchange spells them.
-    Raises ValueError for an empty name.
+    Hyperliquid's own lower-case prefixes (`kPEPE`) are kept as the exchange spells them, and so
+    are builder-deployed (HIP-3) names `dex:COIN` (`xyz:TSLA`): the dex lower-case, the coin as
+    listed. Raises ValueError for an empty name.
     """
     text = name.strip()
     if not text:
@@ -26,6 +27,9 @@ def canonical_coin(name: str) -> str:
             text = text[: -len(suffix)]
             upper = upper[: -len(suffix)]
             break
+    if ":" in text:  # a HIP-3 market: the venue writes `xyz:TSLA`
+        dex, _, coin = text.partition(":")
+        return f"{dex.lower()}:{coin}"
     if text[:1] == "k" and text[1:].isupper():
         return text
     return upper

@@ -16,6 +16,8 @@ engine's task set, and two calls back into the engine (`resync`: re-read the ven
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from typing import Awaitable, Callable
 
@@ -38,6 +40,8 @@ from engine.venues import connector as venue
 log = logging.getLogger("perpguard.engine")
 
 PANIC_ATTEMPTS = 20  # a thin book may fill only part of each IOC: keep taking the remainder
+REMAINDER_ORDERS = 10  # de-risk: orders after a partial fill, for the remainder, before re-checking
+REFILL_SECONDS = 0.25  # after an exit that filled nothing on a book it emptied, before the next
 PANIC_SLIPPAGE = 0.05  # panic exits accept up to 5% from mark: getting out beats the price
 DEFAULT_MAX_MARK_AGE = 10.0
 
@@ -148,16 +152,28 @@ class Protection:
                           coin=order.coin, oid=order.oid)
 
     async def _reduce_once(self, buffer: float) -> None:
-        """One reducing order toward targetBuffer; waits for its result, then re-checks."""
+        """One reducing order toward targetBuffer; waits for its result, then re-checks. An order
+        the book filled only in part is followed by one for the remainder (sized again from the
+        live position, one at a time) while the buffer is short of the target."""
         try:
-            rules = self.buffer_rules
-            order = reduction_to_target(self.book, rules.targetBuffer, self.executor.slippage)
-            if order is None:
-                return
-            self.events.emit(EventKind.DERISK_ORDERED, f"DE-RISK: buffer {buffer:.1%} < warn {rules.warnBuffer:.0%}: reduce-only "
-                      f"{order.side} {order.size} {order.coin} @ {order.limit_px} toward {rules.targetBuffer:.0%}",
-                      coin=order.coin, side=order.side, size=float(order.size), buffer=buffer)
-            await self._send_reduce(order, "derisk")
+            rules, remainder = self.buffer_rules, False
+            for _ in range(REMAINDER_ORDERS + 1):
+                order = reduction_to_target(self.book, rules.targetBuffer, self.executor.slippage)
+                if order is None:
+                    return
+                self.events.emit(EventKind.DERISK_ORDERED, f"DE-RISK: buffer {buffer:.1%} < target "
+                          f"{rules.targetBuffer:.0%} (warn {rules.warnBuffer:.0%}): reduce-only "
+                          f"{order.side} {order.size} {order.coin} @ {order.limit_px} toward {rules.targetBuffer:.0%}",
+                          coin=order.coin, side=order.side, size=float(order.size), buffer=buffer)
+                ack = await self._send_reduce(order, "derisk")
+                buffer = self.book.margin_buffer
+                if ack.filled_size >= float(order.size) or buffer is None or buffer >= rules.targetBuffer or self.panicking:
+                    return
+                if ack.filled_size == 0:
+                    if not remainder:
+                        return  # nothing fills now: the next update below warn tries again
+                    await asyncio.sleep(REFILL_SECONDS)  # the book gave what it had: let makers refill it
+                remainder = True
         finally:
             self.reducing = False
         if self.book.margin_buffer is not None:
@@ -196,8 +212,11 @@ class Protection:
                 orders = flatten_orders(self.book, max(PANIC_SLIPPAGE, self.executor.slippage))
                 if not orders:
                     break
+                filled = 0.0
                 for order in orders:
-                    await self._send_reduce(order, f"panic attempt {attempt}")
+                    filled += (await self._send_reduce(order, f"panic attempt {attempt}")).filled_size
+                if filled == 0:  # the book had nothing within the price cap: let makers refill it
+                    await asyncio.sleep(REFILL_SECONDS)
             flat = not self.book.positions()
             self.record(self.trading.halt(cause, self.clock.now()))
             self.events.emit(EventKind.PANIC_DONE, f"panic exit {'complete: flat' if flat else 'INCOMPLETE: positions remain'}; trading HALTED",

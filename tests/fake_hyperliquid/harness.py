@@ -8,24 +8,40 @@ import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable
 
+from typing import TYPE_CHECKING
+
 from eth_account import Account
 
-from engine.venues.hyperliquid.config import HyperliquidConfig
-from engine.venues.hyperliquid.connector import HyperliquidConnector
 from fake_hyperliquid.server import FakeHyperliquid
+
+if TYPE_CHECKING:  # the fake itself never imports the connector; only these helpers use it
+    from engine.venues.hyperliquid.config import HyperliquidConfig
+    from engine.venues.hyperliquid.connector import HyperliquidConnector
 
 # Throwaway keys made for these tests; they hold nothing anywhere.
 MASTER = Account.from_key("0x" + "4d" * 32)
 AGENT = Account.from_key("0x" + "a7" * 32)
 STRANGER = Account.from_key("0x" + "5e" * 32)
+EXPIRED_AGENT = Account.from_key("0x" + "e1" * 32)  # approved once, its validUntil a day gone
 AGENT_ENV = "PERPGUARD_TEST_HL_AGENT_KEY"
+# A subaccount and a vault of MASTER: on the venue they are addresses with no keys of their own,
+# traded by MASTER's agents with `vaultAddress`.
+SUB = Account.from_key("0x" + "5b" * 32).address
+VAULT = Account.from_key("0x" + "7a" * 32).address
+DAY_MS = 86_400_000
 
 
 def start_fake(**kw) -> FakeHyperliquid:
-    return FakeHyperliquid(MASTER.address, [AGENT.address], **kw).start()
+    """A started fake for MASTER with AGENT (valid 90 days) and EXPIRED_AGENT (expired), the
+    subaccount SUB and the vault VAULT; any constructor option can be given."""
+    expired = (EXPIRED_AGENT.address, int(time.time() * 1000) - DAY_MS)
+    values = {"agents": [AGENT.address, expired], "subaccounts": [SUB], "vaults": [VAULT]} | kw
+    agents = values.pop("agents")
+    return FakeHyperliquid(MASTER.address, agents, **values).start()
 
 
 def config_for(fake: FakeHyperliquid, **kw) -> HyperliquidConfig:
+    from engine.venues.hyperliquid.config import HyperliquidConfig
     values = {"network": "testnet", "account_address": MASTER.address, "agent_key_env": AGENT_ENV,
               "base_url": fake.url, "stale_after_seconds": 0.5, "markets": ("BTC",)} | kw
     return HyperliquidConfig(**values)
@@ -35,6 +51,7 @@ def config_for(fake: FakeHyperliquid, **kw) -> HyperliquidConfig:
 async def running(fake: FakeHyperliquid, config: HyperliquidConfig | None = None,
                   **connector_kw) -> AsyncIterator[tuple[HyperliquidConnector, list]]:
     """A started connector on `fake` and the list its events land in."""
+    from engine.venues.hyperliquid.connector import HyperliquidConnector
     connector = HyperliquidConnector(config or config_for(fake), **connector_kw)
     events: list = []
     connector.subscribe(events.append)

@@ -1,16 +1,40 @@
 """`FakeHyperliquid`: a real HTTP + WebSocket server on 127.0.0.1 (Starlette under uvicorn, in
-a thread with its own event loop) that speaks Hyperliquid's API for one account.
+a thread with its own event loop) that speaks Hyperliquid's API for a master account, its
+subaccounts and vaults, as strictly as the venue (see `venue.FakeVenue` for the rules and
+their sources).
+
+Constructor: `FakeHyperliquid(account, agents, *, equity=100_000.0, mainnet=False,
+block_seconds=0.1, subaccounts=(), vaults=(), equities=None, abstraction=None, spot_usdc=None,
+cum_volume=None, requests_used=None, nonces_kept=20, book=BookShape(), books=None)`
+- `agents`: addresses (valid 90 days from now) or `(address, valid_until_epoch_ms)` pairs.
+- `subaccounts`, `vaults`: addresses of the master's subaccounts / vaults it leads.
+- per-account dicts keyed by address (any case): `equities` (starting USDC; default `equity`),
+  `abstraction` ("default" | "disabled" | "unifiedAccount" | "portfolioMargin" |
+  "dexAbstraction"; unified/portfolio keep the USDC in spot), `spot_usdc` (a standard account's
+  spot USDC), `cum_volume` (traded USD so far: default 0, a new account), `requests_used`.
+- `nonces_kept`: nonces kept per signer (the venue: 20 small accounts, 100 large ones).
+- `book` / `books`: the L2 book shape (levels per side, spacing, USD per level) for every market
+  / per coin.
+
+Controls and reads (thread-safe: they run on the server's loop, `call`); the per-account ones
+take `account=` (default: the master):
+- `set_mark(coin, px)`, `set_funding(coin, hourly_rate)`, `advance(seconds)` (the venue's clock),
+  `set_book(coin, shape)`, `set_volume(volume, account=None)`.
+- faults: `drop_connections()`, `silent = True` (nothing more is sent: no data, no pongs),
+  `refuse_connections = True` (new websockets are turned away), `fail_next(endpoint, status,
+  times=1, after_apply=False)` (answer 429 or 5xx; `after_apply=True` applies the action first,
+  as when an answer is lost).
+- reads: `position(coin, account=None)`, `orders(cloid=None, account=None)`,
+  `dead_man_deadline(account=None)`, `fills(account=None)`, `account_value(account=None)`,
+  `actions(kind=None)`, `refused()`, `subscriptions()`, `posts`, `pongs_sent`,
+  `connections_opened`, `connections_refused`, `venue`.
 
 - `POST /info`, `POST /exchange`: see `venue.FakeVenue`.
 - `/ws`: greets like the venue, answers `{"method": "ping"}` with a pong, takes `subscribe` /
-  `unsubscribe` (allMids, orderUpdates, userFills, userEvents, activeAssetCtx), confirms each
-  with a `subscriptionResponse`, sends the userFills snapshot, and every block (`block_seconds`)
-  pushes allMids and the subscribed asset contexts.
-- Faults: `drop_connections()`, `silent = True` (nothing more is sent: no data, no pongs),
-  `refuse_connections = True` (new websockets are turned away), `fail_next(endpoint, status)`
-  (answer 429 or 5xx; `after_apply=True` applies the action first, as when an answer is lost).
-
-Controls and reads are thread-safe: they run on the server's loop (`call`).
+  `unsubscribe` (allMids, orderUpdates, userFills, userEvents, activeAssetCtx, l2Book), confirms
+  each with a `subscriptionResponse`, sends the userFills snapshot (`isSnapshot: true`), and
+  every block (`block_seconds`) regenerates the books, runs the venue's timers, triggers and
+  liquidations, and pushes allMids and the subscribed asset contexts.
 """
 
 from __future__ import annotations
@@ -31,8 +55,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from fake_hyperliquid.book import BookShape
 from fake_hyperliquid.venue import FakeVenue, ReceivedAction
-from fake_hyperliquid.wire import Order, asset_ctx
+from fake_hyperliquid.wire import Order
 
 T = TypeVar("T")
 START_TIMEOUT = 5.0
@@ -79,10 +104,17 @@ class _Session:
 
 
 class FakeHyperliquid:
-    def __init__(self, account: str, agents: list[str], *, equity: float = 100_000.0, mainnet: bool = False,
-                 block_seconds: float = 0.1) -> None:
+    def __init__(self, account: str, agents: list[Any], *, equity: float = 100_000.0, mainnet: bool = False,
+                 block_seconds: float = 0.1, subaccounts: list[str] = (), vaults: list[str] = (),
+                 equities: dict[str, float] | None = None, abstraction: dict[str, str] | None = None,
+                 spot_usdc: dict[str, float] | None = None, cum_volume: dict[str, float] | None = None,
+                 requests_used: dict[str, int] | None = None, nonces_kept: int = 20,
+                 book: BookShape = BookShape(), books: dict[str, BookShape] | None = None) -> None:
         self.clock = OffsetClock()
-        self.venue = FakeVenue(account, agents, self.clock, self._publish, equity=equity, mainnet=mainnet)
+        self.venue = FakeVenue(account, agents, self.clock, self._publish, equity=equity, mainnet=mainnet,
+                               subaccounts=subaccounts, vaults=vaults, equities=equities, abstraction=abstraction,
+                               spot_usdc=spot_usdc, cum_volume=cum_volume, requests_used=requests_used,
+                               nonces_kept=nonces_kept, book=book, books=books)
         self.block_seconds = block_seconds
         self.silent = False
         self.refuse_connections = False
@@ -168,16 +200,28 @@ class FakeHyperliquid:
         self.call(lambda: self._faults[endpoint].extend(_Fault(status, after_apply) for _ in range(times)))
 
     def set_mark(self, coin: str, px: float) -> None:
-        self.call(lambda: self.venue.paper.set_mark(coin, px))
+        self.call(lambda: self.venue.set_mark(coin, px))
 
     def set_funding(self, coin: str, hourly_rate: float) -> None:
-        self.call(lambda: self.venue.paper.set_funding_rate(coin, hourly_rate))
+        self.call(lambda: self.venue.set_funding_rate(coin, hourly_rate))
+
+    def set_book(self, coin: str, shape: BookShape) -> None:
+        """A new book shape for `coin` (takes effect at once)."""
+        def change() -> None:
+            book = self.venue.books[coin]
+            book.shape = shape
+            book.regenerate(self.venue.marks.get(coin, 0.0))
+        self.call(change)
+
+    def set_volume(self, volume: float, account: str | None = None) -> None:
+        """The account's cumulative traded volume (USD): the address budget and scheduleCancel read it."""
+        self.call(lambda: setattr(self.venue.account_of(account), "cum_volume", float(volume)))
 
     def advance(self, seconds: float) -> None:
         """Move the venue's clock forward and let its timers (dead-man switch, funding) run."""
         def move() -> None:
             self.clock.offset += seconds
-            self.venue.paper.poll()
+            self.venue.tick()
         self.call(move)
 
     # ---- reads -----------------------------------------------------------------------------
@@ -186,8 +230,10 @@ class FakeHyperliquid:
         """Every subscription of every open websocket (one entry per connection and subscription)."""
         return self.call(lambda: [sub for s in self._sessions for sub in s.subscriptions.values()])
 
-    def orders(self, cloid: str | None = None) -> list[Order]:
-        return self.call(lambda: [o for o in self.venue.orders.values() if cloid is None or o.cloid == cloid])
+    def orders(self, cloid: str | None = None, account: str | None = None) -> list[Order]:
+        """Every order the account placed (any status), oldest first."""
+        return self.call(lambda: [o for o in self.venue.account_of(account).orders.values()
+                                  if cloid is None or o.cloid == cloid])
 
     def actions(self, kind: str | None = None) -> list[ReceivedAction]:
         return self.call(lambda: [a for a in self.venue.actions if kind is None or a.action["type"] == kind])
@@ -195,12 +241,20 @@ class FakeHyperliquid:
     def refused(self) -> list[str]:
         return self.call(lambda: list(self.venue.refused))
 
-    def position(self, coin: str) -> float:
+    def position(self, coin: str, account: str | None = None) -> float:
         """Signed base units."""
-        return self.call(lambda: self.venue.paper.position_size(coin))
+        return self.call(lambda: float(self.venue.account_of(account).size(coin)))
 
-    def dead_man_deadline(self) -> float | None:
-        return self.call(lambda: self.venue.paper.dead_man_deadline)
+    def dead_man_deadline(self, account: str | None = None) -> float | None:
+        """When the scheduled cancel fires (epoch s), or None."""
+        at = self.call(lambda: self.venue.account_of(account).dead_man_ms)
+        return None if at is None else at / 1000
+
+    def fills(self, account: str | None = None) -> list[dict[str, Any]]:
+        return self.call(lambda: list(self.venue.account_of(account).fills))
+
+    def account_value(self, account: str | None = None) -> float:
+        return self.call(lambda: self.venue.margin(self.venue.account_of(account)).account_value())
 
     # ---- HTTP ------------------------------------------------------------------------------
 
@@ -273,14 +327,15 @@ class FakeHyperliquid:
 
     def _first_data(self, session: _Session, subscription: dict[str, Any]) -> None:
         kind = subscription.get("type")
-        if kind == "userFills" and str(subscription.get("user", "")).lower() == self.venue.account:
-            session.send({"channel": "userFills",
-                          "data": {"isSnapshot": True, "user": self.venue.account, "fills": self.venue.fills[-2000:]}})
+        user = str(subscription.get("user", "")).lower()
+        if kind == "userFills" and user in self.venue.accounts:
+            fills = self.venue.accounts[user].fills[-2000:]
+            session.send({"channel": "userFills", "data": {"isSnapshot": True, "user": user, "fills": fills}})
         elif kind == "allMids":
-            session.send({"channel": "allMids", "data": {"mids": self.venue.mids()}})
-        elif kind == "activeAssetCtx":
+            session.send({"channel": "allMids", "data": {"mids": self.venue.mids(subscription.get("dex") or "")}})
+        elif kind == "activeAssetCtx" and subscription.get("coin") in self.venue.books:
             coin = subscription.get("coin")
-            session.send({"channel": "activeAssetCtx", "data": {"coin": coin, "ctx": asset_ctx(self.venue.paper, coin)}})
+            session.send({"channel": "activeAssetCtx", "data": {"coin": coin, "ctx": self.venue.asset_ctx(coin)}})
 
     def _publish(self, kind: str, key: str | None, message: dict[str, Any]) -> None:
         for session in list(self._sessions):
@@ -291,12 +346,14 @@ class FakeHyperliquid:
         """A block every `block_seconds`: venue timers, then mids and asset contexts."""
         while True:
             await asyncio.sleep(self.block_seconds)
-            self.venue.paper.poll()
-            mids = {"channel": "allMids", "data": {"mids": self.venue.mids()}}
-            self._publish("allMids", None, mids)
+            self.venue.tick()
+            mids = {dex: {"channel": "allMids", "data": {"mids": self.venue.mids(dex)}} for dex in self.venue.markets.dexes}
             for session in list(self._sessions):
                 for sub in list(session.subscriptions.values()):
-                    if sub.get("type") == "activeAssetCtx":
+                    if sub.get("type") == "allMids" and (sub.get("dex") or "") in mids:
+                        session.send(mids[sub.get("dex") or ""])  # each dex's mids to its own subscription
+                for sub in list(session.subscriptions.values()):
+                    if sub.get("type") == "activeAssetCtx" and sub.get("coin") in self.venue.books:
                         coin = sub.get("coin")
                         session.send({"channel": "activeAssetCtx",
-                                      "data": {"coin": coin, "ctx": asset_ctx(self.venue.paper, coin)}})
+                                      "data": {"coin": coin, "ctx": self.venue.asset_ctx(coin)}})

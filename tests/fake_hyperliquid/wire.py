@@ -1,12 +1,10 @@
-"""The paper exchange's state and events written the way Hyperliquid writes them: numbers as
-decimal strings, sides B/A, times in ms, the field names of the info and websocket docs."""
+"""The fake venue's state written the way Hyperliquid writes it: numbers as decimal strings,
+sides B/A, times in ms, the field names of the info and websocket docs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-from engine.venues.paper.exchange import PaperExchange
 
 
 def num(x: float) -> str:
@@ -21,72 +19,70 @@ def ms(seconds: float) -> int:
 
 @dataclass
 class Order:
-    """One order the fake venue took: its frontendOpenOrders row and its status."""
+    """One order the fake venue took: its rows in the info answers and its status."""
 
     oid: int
     coin: str
     side: str  # "B" | "A"
     limit_px: str
-    orig_size: float
+    orig_size: float  # size at open
     size: float  # remaining
-    tif: str
+    tif: str | None
     reduce_only: bool
     cloid: str | None
     timestamp: int
     status: str = "open"
     status_timestamp: int = 0
+    account: str = ""
+    asset: int = 0
+    trigger: dict[str, Any] | None = None  # {"isMarket", "triggerPx", "tpsl"} while untriggered
+    position_tpsl: bool = False
+    waiting: bool = False  # a normalTpsl child whose entry has not filled yet
+    parent: int | None = None
+    children: list[int] = field(default_factory=list)
+    group: int | None = None  # tp/sl siblings share it: one firing cancels the others
+    filled: float = 0.0
+    passive: bool = True  # placed on its own side of the mark: fills when the mark reaches its limit
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open" and not self.waiting
+
+    @property
+    def order_type(self) -> str:
+        if not self.trigger:
+            return "Limit"
+        kind = "Take Profit" if self.trigger["tpsl"] == "tp" else "Stop"
+        return f"{kind} {'Market' if self.trigger['isMarket'] else 'Limit'}"
+
+    @property
+    def fires_above(self) -> bool:
+        """Whether the trigger fires when the mark rises to triggerPx (else when it falls):
+        a sell take-profit and a buy stop fire going up, the other two going down."""
+        assert self.trigger is not None
+        return (self.side == "A") == (self.trigger["tpsl"] == "tp")
 
     def basic(self) -> dict[str, Any]:
-        """The `orderUpdates` / `openOrders` shape."""
+        """The `orderUpdates` / `openOrders` shape (no tif, no reduceOnly)."""
         row = {"coin": self.coin, "side": self.side, "limitPx": self.limit_px, "sz": num(self.size),
                "oid": self.oid, "timestamp": self.timestamp, "origSz": num(self.orig_size)}
         if self.cloid:
             row["cloid"] = self.cloid
         return row
 
-    def frontend(self) -> dict[str, Any]:
+    def frontend(self, children: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The `frontendOpenOrders` shape."""
-        return {**self.basic(), "children": [], "isPositionTpsl": False, "isTrigger": False, "orderType": "Limit",
-                "reduceOnly": self.reduce_only, "tif": self.tif, "triggerCondition": "N/A", "triggerPx": "0.0"}
+        trigger_px, condition = "0.0", "N/A"
+        if self.trigger:
+            trigger_px = self.trigger["triggerPx"]
+            condition = f"Price {'above' if self.fires_above else 'below'} {trigger_px}"
+        return {**self.basic(), "children": children or [], "isPositionTpsl": self.position_tpsl,
+                "isTrigger": self.trigger is not None, "orderType": self.order_type,
+                "reduceOnly": self.reduce_only, "tif": None if self.trigger else self.tif,
+                "triggerCondition": condition, "triggerPx": trigger_px}
 
     def update(self) -> dict[str, Any]:
         return {"order": self.basic(), "status": self.status, "statusTimestamp": self.status_timestamp}
-
-
-def clearinghouse_state(paper: PaperExchange, now: float) -> dict[str, Any]:
-    """`clearinghouseState` of the paper account (cross margin only). `liquidationPx` is left
-    null: perpguard computes its own."""
-    ledger = paper.ledger
-    positions, total_ntl, signed_ntl = [], 0.0, 0.0
-    for coin, holding in ledger.holdings.items():
-        size, mark, leverage = float(holding.size), ledger.mark(coin), ledger.leverage[coin]
-        value = abs(size) * mark
-        total_ntl += value
-        signed_ntl += size * mark
-        upnl = ledger.unrealized_pnl(coin)
-        margin = value / leverage
-        positions.append({"type": "oneWay", "position": {
-            "coin": coin, "szi": str(holding.size), "entryPx": num(holding.entry_px),
-            "leverage": {"type": "cross", "value": leverage}, "liquidationPx": None, "marginUsed": num(margin),
-            "maxLeverage": int(ledger.max_leverage(coin)), "positionValue": num(value),
-            "returnOnEquity": num(upnl / (abs(size) * holding.entry_px / leverage)), "unrealizedPnl": num(upnl),
-            "cumFunding": {"allTime": num(holding.cum_funding), "sinceChange": num(holding.cum_funding),
-                           "sinceOpen": num(holding.cum_funding)},
-        }})
-    value, margin_used = ledger.account_value(), ledger.position_margin()
-    summary = {"accountValue": num(value), "totalMarginUsed": num(margin_used), "totalNtlPos": num(total_ntl),
-               "totalRawUsd": num(value - signed_ntl)}
-    return {"assetPositions": positions, "crossMaintenanceMarginUsed": num(ledger.maintenance_margin()),
-            "crossMarginSummary": dict(summary), "marginSummary": summary, "time": ms(now),
-            "withdrawable": num(max(0.0, value - margin_used))}
-
-
-def asset_ctx(paper: PaperExchange, coin: str) -> dict[str, Any]:
-    """A perp asset context; the fake has no order book, so mid = oracle = mark."""
-    mark = num(paper.ledger.marks.get(coin, 0.0))
-    funding = num(paper.funding.capped_rates().get(coin, 0.0))
-    return {"funding": funding, "openInterest": "0.0", "prevDayPx": mark, "dayNtlVlm": "0.0", "premium": "0.0",
-            "oraclePx": mark, "markPx": mark, "midPx": mark, "impactPxs": [mark, mark], "dayBaseVlm": "0.0"}
 
 
 def fill(*, coin: str, side: str, px: float, size: float, start: float, closed_pnl: float, fee: float, oid: int,
@@ -96,6 +92,8 @@ def fill(*, coin: str, side: str, px: float, size: float, start: float, closed_p
     buy = side == "B"
     if start == 0 or (start > 0) == buy:
         direction = "Open Long" if buy else "Open Short"
+    elif abs(size) > abs(start) + 1e-12:
+        direction = "Short > Long" if buy else "Long > Short"
     else:
         direction = "Close Short" if buy else "Close Long"
     row = {"coin": coin, "px": num(px), "sz": num(size), "side": side, "time": time_ms, "startPosition": num(start),

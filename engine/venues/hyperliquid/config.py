@@ -38,8 +38,18 @@ stays in your wallet; perpguard never needs it and never asks for it.
      - a file only you can read:  (umask 077; cat > ~/.config/perpguard/agent.key)
        then paste the key, press Enter and Ctrl-D;  agent_key_file = "~/.config/perpguard/agent.key"
        (perpguard refuses a key file that group or others can read).
-6. Set account_address to your master account's address (the one the app shows),
-   not the API wallet's address.
+6. Set account_address to the address of the account perpguard guards (the one holding the
+   funds, as the app shows it), never the API wallet's address:
+     - your own (master) account: its address; the API wallet is approved by it (steps 1-3).
+     - a subaccount: the SUBACCOUNT's address (app: More -> Subaccounts). The API wallet is
+       approved by the MASTER account that owns the subaccount (steps 1-3 with the master
+       wallet connected); perpguard signs for the subaccount with its address as vaultAddress.
+     - a vault you lead: the VAULT's address (app: Vaults -> your vault). The API wallet is
+       approved by the vault's LEADER (the wallet that created the vault, steps 1-3 with it
+       connected); perpguard trades the vault with its address as vaultAddress.
+   perpguard asks Hyperliquid at start what the address is (userRole) and refuses to start
+   when it is an API wallet, when Hyperliquid does not know it, or when the API wallet is not
+   approved or has expired (it warns from 7 days before the expiry you chose in step 3).
 
 Never paste your master private key or seed phrase into perpguard, a config file or a terminal.
 If an agent key leaks, revoke it on the same API page and generate a new one.
@@ -53,8 +63,8 @@ class AgentKeyError(ValueError):
 class HyperliquidConfig(BaseModel):
     """Where and as whom the connector trades.
 
-    `account_address` is the master account (the one holding the funds); the agent key signs for
-    it. Exactly one of `agent_key_env` (an environment variable's name) or `agent_key_file` (a
+    `account_address` is the guarded account (the one holding the funds: a master account, a
+    subaccount or a vault); the agent key signs for it. Exactly one of `agent_key_env` (an environment variable's name) or `agent_key_file` (a
     path, mode 0600) says where the agent key is. `base_url` overrides the network's API URL (the
     tests point it at a local fake server); signatures are made for `network` whatever the URL.
     `stale_after_seconds`: market data silent this long marks the feed stale (the gate then fails
@@ -77,7 +87,7 @@ class HyperliquidConfig(BaseModel):
     @classmethod
     def _address(cls, value: str) -> str:
         if not _ADDRESS.match(value):
-            raise ValueError("account_address must be 0x followed by 40 hex digits (the master account's address)")
+            raise ValueError("account_address must be 0x followed by 40 hex digits (the guarded account's address)")
         return value
 
     @field_validator("base_url")

@@ -9,6 +9,7 @@ the connector clock's time of arrival.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -29,17 +30,49 @@ _ERROR_CODES = (
     ("Order would cause position to exceed margin tier limit", "PerpMaxPosition"),
     ("Order price cannot be more than 80% away from the reference price", "BadPx"),
     ("Too many cumulative requests", "RateLimited"),
+    ("Order has zero size", "InvalidSize"),
+    ("No liquidity available for market order", "MarketOrderNoLiquidity"),
+    ("Invalid TP/SL price", "InvalidTpSlPx"),
+    ("Order would exceed the open interest cap", "OpenInterestCap"),
+    ("Cannot increase position when open interest is at cap", "OpenInterestCap"),
+    ("Open interest is increasing too quickly", "OpenInterestIncrease"),
+    ("Order price cannot be more than 95% away from the oracle price", "OracleBand"),
+    ("Order price too far from oracle", "OracleBand"),
+    ("Too many open orders", "TooManyOpenOrders"),
+    ("Insufficient spot balance", "InsufficientSpotBalance"),
+    ("User or API Wallet", "AgentNotApproved"),
 )
+_ASSET_SUFFIX = re.compile(r"\s*asset=(\d+)\s*$")
 
 _TIFS = ("Ioc", "Gtc", "Alo")
 
 
+def split_asset(message: str) -> tuple[str, int | None]:
+    """A venue error text without its ` asset=N` suffix, and N (None when absent)."""
+    match = _ASSET_SUFFIX.search(message)
+    if match is None:
+        return message, None
+    return message[:match.start()], int(match.group(1))
+
+
 def error_code(message: str) -> str:
-    """Hyperliquid's error type for a rejection message; `VenueRejected` when unknown."""
+    """Hyperliquid's error type for a rejection message (its ` asset=N` suffix ignored);
+    `VenueRejected` when unknown."""
+    message = split_asset(message)[0]
     for prefix, code in _ERROR_CODES:
         if message.startswith(prefix):
             return code
+    if "open interest" in message.lower():
+        return "OpenInterestCap"
+    if "oracle" in message.lower() and "price" in message.lower():
+        return "OracleBand"
     return "VenueRejected"
+
+
+def is_rate_limited(message: str) -> bool:
+    """The address budget refusal: `Too many cumulative requests sent (N > M) for cumulative
+    volume traded $V. ...` (HTTP 200, top-level `status: err`)."""
+    return message.startswith("Too many cumulative requests")
 
 
 def side_of(hl_side: str) -> str:
@@ -55,6 +88,11 @@ def tif_of(value: Any) -> str:
 def is_cancelled(status: str) -> bool:
     """`canceled`, and the venue's reasons: `marginCanceled`, `scheduledCancel`, `reduceOnlyCanceled`..."""
     return status == "canceled" or status.endswith("Canceled") or status == "scheduledCancel"
+
+
+def is_triggered(status: str) -> bool:
+    """A trigger (TP/SL) order whose trigger price was reached: it now works as an ordinary order."""
+    return status == "triggered"
 
 
 def is_rejected(status: str) -> bool:
@@ -121,12 +159,18 @@ def parse_funding(delta: dict[str, Any], now: float) -> FundingPaid:
 
 @dataclass(frozen=True, slots=True)
 class OrderStatus:
-    """`orderStatus` for a known order: its status word and sizes (base units)."""
+    """`orderStatus` for a known order: its status word and original size (base units).
+
+    The answer's `order.sz` is NOT what is left: it is the size when the order was opened (a
+    resting order that filled in part still shows its full size), so nothing here derives a
+    filled amount from it. What filled comes from the fills (`filled` base units, `avg_px`),
+    counted by the caller from the stream or `userFills` for this oid; None: not counted."""
 
     oid: str
     status: str
     orig_size: float
-    remaining: float
+    filled: float | None = None
+    avg_px: float | None = None
 
 
 def parse_order_status(data: Any) -> OrderStatus | None:
@@ -135,22 +179,34 @@ def parse_order_status(data: Any) -> OrderStatus | None:
         return None
     entry = data["order"]
     order = entry["order"]
-    return OrderStatus(str(order["oid"]), entry["status"], float(order["origSz"]), float(order["sz"]))
+    return OrderStatus(str(order["oid"]), entry["status"], float(order.get("origSz", order["sz"])))
+
+
+def fills_of(fills: Any, oid: str) -> tuple[float, float | None]:
+    """(filled base units, average price) of one oid in a `userFills`/`userFillsByTime` answer."""
+    size = notional = 0.0
+    for fill in fills or []:
+        if str(fill.get("oid")) == oid:
+            sz = float(fill["sz"])
+            size += sz
+            notional += sz * float(fill["px"])
+    return size, (notional / size if size else None)
 
 
 def ack_from_status(request: OrderRequest, status: OrderStatus) -> OrderAck:
-    """What `place` answers for an order found by its cloid (a retry of one already sent)."""
-    filled = max(0.0, status.orig_size - status.remaining)
+    """What `place` answers for an order found by its cloid (a retry of one already sent).
+    Filled amounts are the fills' (`status.filled`), never `orderStatus`' sizes."""
     cid = request.client_id
+    filled = status.filled or 0.0
     if status.status == "filled":
-        return OrderAck(status.oid, cid, "filled", status.orig_size)
+        return OrderAck(status.oid, cid, "filled", status.filled if status.filled else status.orig_size, status.avg_px)
     if is_rejected(status.status):
         return OrderAck(status.oid, cid, "rejected", code=status.status, error=f"order {status.status}")
     if is_cancelled(status.status):
         if filled > 0:
-            return OrderAck(status.oid, cid, "partially_filled", filled)
+            return OrderAck(status.oid, cid, "partially_filled", filled, status.avg_px)
         return OrderAck(status.oid, cid, "rejected", code=status.status, error=f"order {status.status}")
-    return OrderAck(status.oid, cid, "resting", filled, remaining=status.remaining)
+    return OrderAck(status.oid, cid, "resting", filled, status.avg_px, remaining=max(0.0, status.orig_size - filled))
 
 
 def ack_from_response(request: OrderRequest, response: Any) -> OrderAck:
@@ -158,7 +214,10 @@ def ack_from_response(request: OrderRequest, response: Any) -> OrderAck:
     cid, size = request.client_id, float(request.size)
     if not isinstance(response, dict) or response.get("status") != "ok":
         message = str(response.get("response") if isinstance(response, dict) else response)
-        return OrderAck(None, cid, "rejected", remaining=size, code="ActionRejected", error=message)
+        code = "RateLimited" if is_rate_limited(message) else "ActionRejected"
+        if code == "ActionRejected" and message.startswith("User or API Wallet"):
+            code = "AgentNotApproved"
+        return OrderAck(None, cid, "rejected", remaining=size, code=code, error=message)
     result = response["response"]["data"]["statuses"][0]
     if "error" in result:
         return OrderAck(None, cid, "rejected", remaining=size, code=error_code(result["error"]), error=result["error"])
@@ -171,3 +230,48 @@ def ack_from_response(request: OrderRequest, response: Any) -> OrderAck:
     if request.tif == "Ioc":
         return OrderAck(oid, cid, "partially_filled", total, avg)
     return OrderAck(oid, cid, "resting", total, avg, remaining=size - total)
+
+
+# ---- accounts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserRole:
+    """`userRole`: `user` (a master account), `agent` (an API wallet; `master` its user),
+    `subAccount` (`master` its master), `vault`, or `missing` (the venue never saw the address)."""
+
+    role: str
+    master: str | None = None
+
+
+def parse_user_role(data: Any) -> UserRole:
+    if not isinstance(data, dict) or not isinstance(data.get("role"), str):
+        raise ValueError(f"unexpected userRole answer: {data!r}")
+    extra = data.get("data") if isinstance(data.get("data"), dict) else {}
+    master = extra.get("master") or extra.get("user")
+    return UserRole(data["role"], str(master) if master else None)
+
+
+def agent_valid_until(agents: Any, agent_address: str) -> tuple[bool, float | None]:
+    """(approved, validUntil epoch s or None) of `agent_address` in an `extraAgents` answer
+    (`[{"name", "address", "validUntil" (epoch ms)}]`), matched case-insensitively."""
+    for row in agents or []:
+        if isinstance(row, dict) and str(row.get("address", "")).lower() == agent_address.lower():
+            until = row.get("validUntil")
+            return True, float(until) / 1000.0 if until is not None else None
+    return False, None
+
+
+@dataclass(frozen=True, slots=True)
+class AddressLimit:
+    """`userRateLimit`: requests the address has used and may use (cap = 10,000 + 1 per USDC
+    traded, plus any surplus), and its cumulative traded volume (USD)."""
+
+    used: int
+    cap: int
+    volume: float
+
+
+def parse_user_rate_limit(data: Any) -> AddressLimit:
+    cap = int(data["nRequestsCap"]) + int(data.get("nRequestsSurplus") or 0)
+    return AddressLimit(int(data["nRequestsUsed"]), cap, float(data.get("cumVlm") or 0.0))

@@ -39,17 +39,44 @@ def cloid_for(client_id: str) -> str:
     return "0x" + hashlib.sha256(client_id.encode()).hexdigest()[:32]
 
 
-class ActionSigner:
-    """Signs actions as the agent wallet for `account_address` (the venue finds the account
-    from the agent, so L1 actions do not carry it). Thread-safe; nonces strictly increase."""
+class _AssetMap(Info):
+    """The SDK's own coin -> asset map (`Info.name_to_asset`), built from answers we already
+    have: the main meta, `perpDexs` and the meta of each builder-deployed (HIP-3) dex we trade,
+    so it makes no request. The SDK numbers a HIP-3 dex's assets 100000 + 10000 × (its index in
+    `perpDexs`) + the asset's index in that dex's universe."""
 
-    def __init__(self, agent: LocalAccount, account_address: str, mainnet: bool, meta: dict[str, Any]) -> None:
-        # the SDK's own coin -> asset map; meta and an empty spot meta so it makes no request
-        self._info = Info(MAINNET_API_URL if mainnet else TESTNET_API_URL, skip_ws=True,
-                          meta={"universe": meta["universe"]}, spot_meta={"universe": [], "tokens": []})
+    def __init__(self, mainnet: bool, meta: dict[str, Any], perp_dexs: list[Any] | None,
+                 dex_metas: dict[str, dict[str, Any]]) -> None:
+        self._perp_dexs_answer = perp_dexs or [None]
+        self._dex_metas = dex_metas
+        super().__init__(MAINNET_API_URL if mainnet else TESTNET_API_URL, skip_ws=True,
+                         meta={"universe": meta["universe"]}, spot_meta={"universe": [], "tokens": []},
+                         perp_dexs=[""] + list(dex_metas) if dex_metas else None)
+
+    def perp_dexs(self) -> Any:  # the SDK asks the venue; we answer from what was read at start
+        return self._perp_dexs_answer
+
+    def meta(self, dex: str = "") -> Any:
+        return self._dex_metas[dex]
+
+
+class ActionSigner:
+    """Signs actions as the agent wallet for `account_address`. For a subaccount or a vault,
+    `vault_address` (the account itself) goes into every L1 action's hash and body, as the
+    SDK's `Exchange(..., vault_address=...)` does; for the agent's own master account it is None
+    (the venue finds the master from the agent). Thread-safe; nonces strictly increase.
+
+    `perp_dexs` (the `perpDexs` answer) and `dex_metas` (dex name -> its `meta`) add the
+    builder-deployed (HIP-3) markets `dex:COIN` to the asset map."""
+
+    def __init__(self, agent: LocalAccount, account_address: str, mainnet: bool, meta: dict[str, Any], *,
+                 vault_address: str | None = None, perp_dexs: list[Any] | None = None,
+                 dex_metas: dict[str, dict[str, Any]] | None = None) -> None:
+        self._info = _AssetMap(mainnet, meta, perp_dexs, dex_metas or {})
         self._key = signing_key(agent)  # parsed once: the SDK parses the key for every signature
         self._address = agent.address
         self.account_address = account_address
+        self.vault_address = vault_address
         self.mainnet = mainnet
         self._lock = threading.Lock()
         self._last_nonce = 0
@@ -69,9 +96,13 @@ class ActionSigner:
     def _signed(self, action: dict[str, Any], expires_after_ms: int | None = None) -> dict[str, Any]:
         """The `/exchange` payload, keys in the order the SDK's `Exchange._post_action` writes them."""
         nonce = self._next_nonce()
-        signature = sign_l1_action_fast(self._key, action, None, nonce, expires_after_ms, self.mainnet)
-        return {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
+        signature = sign_l1_action_fast(self._key, action, self.vault_address, nonce, expires_after_ms, self.mainnet)
+        return {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": self.vault_address,
                 "expiresAfter": expires_after_ms}
+
+    def asset(self, coin: str) -> int:
+        """The venue's asset id of a perp (`BTC` 0..., `xyz:TSLA` 110000...), from the SDK's map."""
+        return self._info.name_to_asset(coin)
 
     def order(self, order: OrderRequest, cloid: str, expires_after_ms: int | None = None) -> dict[str, Any]:
         """A limit order (size and price already on the market's increments). `expires_after_ms`:

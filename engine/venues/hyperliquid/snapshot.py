@@ -1,5 +1,7 @@
 """Reading Hyperliquid's info responses: `clearinghouseState` (today's shape and the older
-2023 one) and `meta` (universe and margin tables).
+2023 one), `meta` (universe and margin tables, of the main dex and of builder-deployed HIP-3
+dexes), and `spotClearinghouseState` for unified and portfolio-margin accounts
+(`unified_account`, whose docstring gives the venue's formula).
 
 Fields a snapshot lacks are reported as unknown (`VenueSnapshot.unknown`), never invented.
 The snapshot's own `liquidationPx` is ignored: perpguard computes liquidation itself.
@@ -8,14 +10,25 @@ The snapshot's own `liquidationPx` is ignored: perpguard computes liquidation it
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from engine.domain.margin import MarginTable, margin_table_for
 from engine.domain.coins import canonical_coin
 from engine.domain.model import Account, MarginMode, MarketInfo, Position
 from engine.domain.margin import MarginTier
-from engine.venues.connector import VenueSnapshot
+from engine.venues.connector import AccountMode, VenueSnapshot
+
+USDC_TOKEN = 0  # the spot token index of USDC, the collateral of the main dex (and of most HIP-3 dexes)
+# userAbstraction's answer -> VenueSnapshot.account_mode (`disabled`, `default`, `dexAbstraction`: standard)
+ABSTRACTION_MODES: dict[str, AccountMode] = {"unifiedAccount": "unified", "portfolioMargin": "portfolio"}
+ONLY_ISOLATED_MODES = frozenset({"strictIsolated", "noCross"})  # meta `marginMode`s without cross margin
+
+
+def account_mode_of(abstraction: Any) -> AccountMode:
+    """`userAbstraction` (a bare JSON string, e.g. "unifiedAccount") -> standard | unified | portfolio."""
+    return ABSTRACTION_MODES.get(abstraction if isinstance(abstraction, str) else "", "standard")
 
 
 class SnapshotError(ValueError):
@@ -128,9 +141,123 @@ def parse_meta(data: Any) -> dict[str, MarketInfo]:
         table = None
         if asset.get("marginTableId") is not None:
             table = margin_table_for(int(asset["marginTableId"]), listed)
+        only_isolated = bool(asset.get("onlyIsolated", False)) or asset.get("marginMode") in ONLY_ISOLATED_MODES
         markets[coin] = MarketInfo(coin, int(asset.get("szDecimals", 0)), table or MarginTable.flat(max_lev),
-                                   bool(asset.get("onlyIsolated", False)))
+                                   only_isolated)
     return markets
+
+
+def merge_states(states: Iterable[VenueSnapshot]) -> VenueSnapshot:
+    """Several dexes' `clearinghouseState`s (the main dex and HIP-3 dexes) as one snapshot: every
+    dex's positions and marks; account figures summed. A standard account keeps collateral per
+    dex (a dex's cross positions draw only on that dex's collateral); the sum is what the account
+    holds across them."""
+    states = list(states)
+    if len(states) == 1:
+        return states[0]
+    first = states[0]
+    positions = tuple(p for s in states for p in s.positions)
+    marks: dict[str, float] = {}
+    for s in states:
+        marks.update(s.marks)
+
+    def total(values: list[float | None]) -> float | None:
+        return None if any(v is None for v in values) else sum(values)  # type: ignore[arg-type]
+
+    account = Account(sum(s.account.account_value for s in states),
+                      total([s.account.cross_account_value for s in states]),
+                      total([s.account.withdrawable for s in states]), first.account.time)
+    return VenueSnapshot(account, positions, (), marks, first.time,
+                         venue_cross_maintenance=total([s.venue_cross_maintenance for s in states]),
+                         unknown=tuple(u for s in states for u in s.unknown))
+
+
+@dataclass(frozen=True, slots=True)
+class UnifiedAccount:
+    """A unified or portfolio-margin account's figures in its collateral token (USD for USDC).
+
+    `equity`: the spot balance (`total`), which already holds the perp positions' margins and
+    PnL; `isolated_margin`: margin of isolated positions; `cross_collateral` = equity −
+    isolated_margin; `cross_maintenance`: Σ crossMaintenanceMarginUsed over the dexes;
+    `buffer` = cross_collateral − cross_maintenance (the venue liquidates below 0);
+    `ratio` = cross_maintenance / cross_collateral (the venue's Unified Account Ratio; None when
+    there is no collateral); `withdrawable` = total − hold."""
+
+    equity: float
+    isolated_margin: float
+    cross_collateral: float
+    cross_maintenance: float
+    withdrawable: float
+    ratio: float | None
+
+    @property
+    def buffer(self) -> float:
+        return self.cross_collateral - self.cross_maintenance
+
+
+def spot_balance(spot_state: Any, token: int = USDC_TOKEN) -> tuple[float, float]:
+    """(total, hold) of one token in a `spotClearinghouseState`; (0, 0) when it holds none (the
+    venue leaves out tokens with no balance)."""
+    balances = _get(spot_state, "balances", "")
+    if not isinstance(balances, list):
+        raise SnapshotError("balances", "expected a list")
+    for i, row in enumerate(balances):
+        if isinstance(row, dict) and (row.get("token") == token or (row.get("token") is None and token == USDC_TOKEN
+                                                                    and row.get("coin") == "USDC")):
+            return (_num(_get(row, "total", f"balances[{i}]"), f"balances[{i}].total"),
+                    _num(row.get("hold", 0), f"balances[{i}].hold"))
+    return 0.0, 0.0
+
+
+def unified_account(spot_state: Any, clearinghouse_states: Mapping[str, Any] | Iterable[Any],
+                    collateral_tokens: Mapping[str, int] | None = None, token: int = USDC_TOKEN) -> UnifiedAccount:
+    """The figures of a unified (`unifiedAccount`) or portfolio-margin (`portfolioMargin`) account,
+    by the venue's own formula (Hyperliquid docs, "Account abstraction modes",
+    `computeUnifiedAccountRatio`), for the collateral `token` (USDC by default):
+
+        cross_maintenance = Σ over the perp dexes whose collateral is `token` of crossMaintenanceMarginUsed
+        isolated_margin   = Σ over those dexes' isolated positions of marginUsed
+        cross_collateral  = spot total(token) − isolated_margin
+        ratio             = cross_maintenance / cross_collateral      (liquidation at ratio ≥ 1)
+        equity            = spot total(token)                          (account value)
+        buffer            = cross_collateral − cross_maintenance
+
+    The spot balance is the whole account: in these modes the venue keeps every balance and hold
+    in `spotClearinghouseState` and the per-dex `clearinghouseState`s "are not meaningful" for
+    collateral (their accountValue reads 0 with no position: hyperliquid-python-sdk #261,
+    hummingbot #8165, nautilus_trader #4206). The spot total already contains the perp
+    positions' equity, so adding a dex's accountValue to it counts it twice (sushiswap PR #2184);
+    the ratio divides by the spot collateral, not by the perp accountValue (OneKey PR #13554).
+    Only the perp states' maintenance margins and isolated margins are read.
+
+    `clearinghouse_states`: dex name ("" the main dex) -> its `clearinghouseState` (or a list,
+    all taken to use `token`); `collateral_tokens`: dex -> its collateral token (a meta's
+    `collateralToken`), USDC when not given. Portfolio margin may also count other assets (HYPE,
+    BTC) as collateral: only `token` is counted here, which errs toward less equity."""
+    states = clearinghouse_states.items() if isinstance(clearinghouse_states, Mapping) \
+        else ((str(i), s) for i, s in enumerate(clearinghouse_states))
+    cross_mm = isolated = 0.0
+    for dex, state in states:
+        if (collateral_tokens or {}).get(dex, USDC_TOKEN) != token:
+            continue
+        mm = _opt_num(state, "crossMaintenanceMarginUsed", dex)
+        cross_mm += mm or 0.0
+        for i, entry in enumerate(_get(state, "assetPositions", dex) or []):
+            pos = _get(entry, "position", f"{dex}.assetPositions[{i}]")
+            if (pos.get("leverage") or {}).get("type") == "isolated":
+                isolated += _opt_num(pos, "marginUsed", f"{dex}.assetPositions[{i}].position") or 0.0
+    total, hold = spot_balance(spot_state, token)
+    collateral = total - isolated
+    ratio = cross_mm / collateral if collateral > 0 else (None if cross_mm == 0 else float("inf"))
+    return UnifiedAccount(total, isolated, collateral, cross_mm, max(0.0, total - hold), ratio)
+
+
+def unified_snapshot(perp: VenueSnapshot, unified: UnifiedAccount, mode: AccountMode) -> VenueSnapshot:
+    """The perp snapshot (positions, marks) with the account figures of `unified_account`."""
+    account = Account(unified.equity, unified.cross_collateral, unified.withdrawable, perp.account.time)
+    unknown = tuple(u for u in perp.unknown if not u.startswith(("crossMarginSummary", "crossMaintenance")))
+    return replace(perp, account=account, venue_cross_maintenance=unified.cross_maintenance, unknown=unknown,
+                   account_mode=mode)
 
 
 def read_json(path: str | Path, what: str) -> Any:

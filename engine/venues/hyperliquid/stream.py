@@ -6,11 +6,17 @@ marks and funding rates the connector reports in its snapshots.
   liquidates at), and its `funding` the hourly rate.
 - `orderUpdates`: `open` -> OrderAccepted (once per order); the cancel family
   (`canceled`, `marginCanceled`, `scheduledCancel`...) -> OrderCancelled; the reject family
-  -> OrderRejected; `filled` ends the order (its fills come on `userFills`).
+  -> OrderRejected; `filled` ends the order (its fills come on `userFills`); `triggered` (a
+  TP/SL whose trigger was hit) keeps it live. The venue's order object carries no tif nor
+  reduce-only flag: those are the ones we sent. A dead-man fire (`scheduledCancel`, one fire
+  cancels many orders at one `statusTimestamp`) is told to `on_dead_man_fire(ms)`.
 - `userFills`: each fill -> OrderFilled, or Liquidated when the fill liquidated us. Each
-  (re)subscription starts with a snapshot of recent fills: those from before the connector
-  started are history (the account snapshot holds them); later ones we never saw are the ones
-  a disconnect swallowed, and they are reported. Fills are told once, by `tid`.
+  (re)subscription starts with a snapshot of recent fills (`isSnapshot: true`). The first one
+  is history, never replayed as new fills (the account snapshot holds their effect). After a
+  reconnect, the snapshot's fills not seen before and no older than the newest fill we knew (by
+  the venue's own `time`, never our clock) were made while we were away: they are told, once,
+  so their realized PnL and losing streak count. Fills are told once, by `tid` (or hash).
+  The fills seen per order are tallied (`filled(oid)`): `orderStatus` cannot say what filled.
 - `userEvents`: funding payments -> FundingPaid (its fills also come on `userFills`).
 
 An `allMids` message becomes one MarksUpdated (the engine judges the account once per message,
@@ -32,7 +38,7 @@ from engine.venues.connector import (
     MarksUpdated, MarkUpdated, OrderAccepted, OrderAck, OrderCancelled, OrderRejected, OrderRequest, VenueEvent,
 )
 from engine.venues.hyperliquid.parse import (
-    is_cancelled, is_rejected, liquidation_of, parse_fill, parse_funding, parse_mids, side_of, tif_of,
+    is_cancelled, is_rejected, is_triggered, liquidation_of, parse_fill, parse_funding, parse_mids, side_of, tif_of,
 )
 from engine.domain.coins import canonical_coin
 from engine.domain.model import OpenOrder
@@ -70,7 +76,10 @@ class StreamTranslator:
         self._live: dict[str, _Live] = {}  # oid -> live order
         self._fills_seen: set[Any] = set()
         self._fills_order: deque[Any] = deque()
-        self.fills_since_ms = int(time.time() * 1000)  # venue time: older fills are history
+        self._newest_fill_ms: int | None = None  # venue time of the newest fill known (None: no snapshot yet)
+        self._filled: OrderedDict[str, tuple[float, float]] = OrderedDict()  # oid -> (size, notional) seen
+        self.on_fill: Callable[[dict[str, Any]], None] | None = None  # every new fill (not history)
+        self.on_dead_man_fire: Callable[[int], None] | None = None  # statusTimestamp ms of a scheduledCancel
 
     # ---- what the connector tells us -------------------------------------------------------
 
@@ -160,18 +169,46 @@ class StreamTranslator:
                     request.reduce_only if request else bool(order.get("reduceOnly", False)), client_id, now))
             elif status == "filled":
                 self._live.pop(oid, None)
+            elif is_triggered(status):
+                self._live.setdefault(oid, _Live(float(order["sz"]), client_id, announced=True))
             elif is_cancelled(status):
                 self._live.pop(oid, None)
+                if status == "scheduledCancel" and self.on_dead_man_fire is not None:
+                    self.on_dead_man_fire(int(update.get("statusTimestamp") or self.clock.now() * 1000))
                 self._emit(OrderCancelled(oid, coin, status, now, client_id))
             elif is_rejected(status):
                 self._live.pop(oid, None)
                 self._emit(OrderRejected(oid, client_id, coin, status, f"order {status}", now))
 
+    def filled(self, oid: str) -> tuple[float, float | None]:
+        """(base units, average price) of the fills seen for this order (0, None: none seen)."""
+        size, notional = self._filled.get(oid, (0.0, 0.0))
+        return size, (notional / size if size else None)
+
+    def _tally(self, fill: dict[str, Any]) -> None:
+        oid = str(fill["oid"])
+        size, notional = self._filled.get(oid, (0.0, 0.0))
+        sz = float(fill["sz"])
+        self._filled[oid] = (size + sz, notional + sz * float(fill["px"]))
+        self._filled.move_to_end(oid)
+        if len(self._filled) > ORDERS_REMEMBERED:
+            self._filled.popitem(last=False)
+
     def _user_fills(self, data: dict[str, Any]) -> None:
         now = self.clock.now()
+        snapshot = bool(data.get("isSnapshot"))
+        # A re-subscription's snapshot may hold fills made while we were disconnected: unseen
+        # ones at or after the newest fill we knew (the venue's own times, never ours) are new.
+        known_until = self._newest_fill_ms
         for fill in data.get("fills") or []:
-            if fill["time"] < self.fills_since_ms or not self._remember(fill):
+            if not self._remember(fill):
                 continue
+            self._tally(fill)
+            self._newest_fill_ms = max(self._newest_fill_ms or 0, int(fill.get("time") or 0))
+            if snapshot and (known_until is None or int(fill.get("time") or 0) < known_until):
+                continue  # history: its effect is in the account snapshot already
+            if self.on_fill is not None:
+                self.on_fill(fill)
             liquidated = liquidation_of(fill, self.account, now)
             if liquidated is not None:
                 self._emit(liquidated)
