@@ -7,15 +7,15 @@ import json
 import platform
 from pathlib import Path
 
-from bench import console, engine_paths, gate, gateway, ingest, memory, signing
+from bench import console, engine_paths, gate, gateway, ingest, memory, signing, stops
 
 ROWS = []  # (key, value, unit, target, note); a target > 0 is a ceiling, < 0 a floor (-50000: >= 50000)
 
 
 def main() -> None:
     g50 = gate.measure(50)
-    ROWS.append(("gate_p50_us", g50["p50_us"], "µs", 10, "one order, 21 policies, 50 positions"))
-    ROWS.append(("gate_p99_us", g50["p99_us"], "µs", 25, "one order, 21 policies, 50 positions"))
+    ROWS.append(("gate_p50_us", g50["p50_us"], "µs", 10, "one order, 22 policies, 50 positions"))
+    ROWS.append(("gate_p99_us", g50["p99_us"], "µs", 25, "one order, 22 policies, 50 positions"))
     g500 = gate.measure(500)
     ROWS.append(("gate_p99_us_500", g500["p99_us"], "µs", 30, "the same with 500 positions"))
     replay = engine_paths.replay_bars_per_s()
@@ -44,6 +44,9 @@ def main() -> None:
                  "the SDK's Exchange.order for the same order, to the JSON payload; same run"))
     ROWS.append(("signatures_identical", 1.0 if sig["signatures_identical"] else 0.0, "bool", -1,
                  "1,000 random orders: fast signature == the SDK's, byte for byte"))
+    stop = stops.stop_placement_p99_ms()
+    ROWS.append(("stop_placement_p99_ms", stop["p99_ms"], "ms", 50,
+                 f"fill event -> venue stop acknowledged, strict fake over loopback (p50 {stop['p50_ms']:.1f} ms)"))
     cpu = console.measure_console_cpu()
     ROWS.append(("console_cpu_share", cpu["console_cpu_share"], "core", 0.25, "console, 200 positions, marks 10x a second"))
     ROWS.append(("console_idle_cpu_share", cpu["console_idle_cpu_share"], "core", 0.03, "console, no updates"))

@@ -1,4 +1,4 @@
-"""Gate latency: one order against all 21 policy types, with N open positions."""
+"""Gate latency: one order against all 22 policy types, with N open positions."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ ALL_POLICIES = [
     {"type": "VOLATILITY_LEVERAGE", "rules": {"targetVolatility": 2.0, "lookbackMinutes": 60, "floorLeverage": 1}},
     {"type": "TIME_RESTRICTION", "rules": {"allowedDays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
     {"type": "ORDER_LIMITS", "rules": {"maxOrderUsd": 20000, "maxOpenOrders": 50, "minOrderUsd": 10}},
+    {"type": "VENUE_STOP", "rules": {"triggerBuffer": 0.15}},
 ]
 assert {b["type"] for b in ALL_POLICIES} == set(POLICY_TYPES), "the bench must cover every policy type"
 

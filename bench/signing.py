@@ -1,7 +1,7 @@
 """One Hyperliquid order from intent to the bytes we POST, against the SDK's own path for the
 same order (no network either way), and the fast signatures checked against the SDK's.
 
-- ours: the gate's decision (bench.gate's 21 policies, a few positions), the venue order built
+- ours: the gate's decision (bench.gate's 22 policies, a few positions), the venue order built
   from it (`Executor.request_for`), its cloid, the order wire and fast signature
   (`ActionSigner.order`), and the JSON body as httpx encodes it.
 - the SDK's: `Exchange.order(...)` for that order with `post` replaced by the JSON encoding

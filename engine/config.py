@@ -8,6 +8,7 @@ listen = "127.0.0.1:8710"     # the gateway; a non-loopback host needs allow_rem
 allow_remote = false
 db = "sqlite:////home/me/.local/share/perpguard/perpguard.db"   # or postgresql+psycopg://...
 policies = "policies.json"    # used when the store has none yet; else the SPEC defaults
+dead_man = "flat"             # arm scheduleCancel only while no position carries a venue stop; or "always"
 
 [paper]
 equity = 100000
@@ -80,6 +81,10 @@ class EngineSection(BaseModel):
     allow_remote: bool = False
     db: str | None = None
     policies: str | None = None
+    # The venue's dead-man switch cancels every order, stops included: "flat" arms it only while no
+    # position carries a venue stop; "always" arms it anyway (resting orders die with the engine,
+    # and so do the stops: positions are then unprotected if the engine dies).
+    dead_man: Literal["flat", "always"] = "flat"
 
     @field_validator("listen")
     @classmethod

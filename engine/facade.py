@@ -19,7 +19,9 @@ from engine.domain.events import EngineEvent, EventKind
 from engine.live.execution import SubmitResult, SubmitStatus
 from engine.domain.model import OrderIntent
 from engine.live.pending import PendingAction
+from engine.live.protection import FlatteningInProgress
 from engine.risk.policies import parse_policies, parse_policy
+from engine.risk.sizing import SizeRequest, SizingError, largest_size
 from engine.live.engine import Engine
 from engine.risk.trading_state import TradingStateMachine
 from engine.store.journal import DURABLE_DEADLINE
@@ -42,7 +44,8 @@ STATE_EVENTS = frozenset({EventKind.STATE_CHANGED, EventKind.BREAKER_TRIPPED, Ev
 def answer_for(result: SubmitResult) -> Answer:
     decision = result.decision.as_dict()
     if result.status is SubmitStatus.DENIED:
-        return Answer(403, {**result.decision.error_body(), "decision": decision})
+        body = result.decision.error_body()
+        return Answer(422 if body["error"]["code"] == "VALIDATION" else 403, {**body, "decision": decision})
     if result.status is SubmitStatus.PENDING:
         return Answer(202, {"status": "pending", "pending": result.pending.as_dict(), "decision": decision})
     if result.status is SubmitStatus.REJECTED:
@@ -175,6 +178,15 @@ class EngineService:
             return unavailable("the store did not confirm the held order in time: it was not held, retry"), False
         return answer_for(result), result.final
 
+    def size(self, request: SizeRequest) -> dict:
+        """`POST /v1/size`: the largest size of the intent the gate allows now, its tier, the
+        binding policy and the seed formulas (engine.risk.sizing). Pure: nothing is recorded and
+        nothing counts toward the rate limit; 422 VALIDATION naming the field it cannot answer."""
+        try:
+            return largest_size(self.engine.gate, request).as_dict()
+        except SizingError as bad:
+            raise ApiError(422, "VALIDATION", str(bad), bad.field) from None
+
     async def cancel_order(self, oid: str) -> dict:
         order = self.engine.book.open_orders.get(oid)
         if order is None:
@@ -223,8 +235,12 @@ class EngineService:
         return await self.resume_checked()
 
     async def resume_checked(self) -> dict:
-        """Resume, the caller having checked the master password; answered once it is durable."""
-        self.engine.resume()
+        """Resume, the caller having checked the master password; answered once it is durable.
+        409 CONFLICT while a panic exit is still flattening the account (it finishes first)."""
+        try:
+            self.engine.resume()
+        except FlatteningInProgress as refused:
+            raise ApiError(409, "CONFLICT", str(refused)) from None
         self.save_trading()
         if not await self.durable():
             raise ApiError(503, "STORE_UNAVAILABLE", "the store did not confirm the resume in time; it is saved as "

@@ -145,7 +145,8 @@ def build(config: Config, clock: Clock | None = None, *, market: MarketSource | 
         journal = DurableJournal(store, writer)
         counters = journal.counters(clock.now())
         engine = Engine(make_connector(config, clock), policies, clock, pending_store=journal,
-                        trading=store.load_trading(), counters=counters, journal=journal)
+                        trading=store.load_trading(), counters=counters, journal=journal,
+                        dead_man=config.engine.dead_man)
         journal.restore_counters(counters, clock.now())  # the policies' windows exist now
         service = EngineService(engine, store, MasterGuard(store), writer)
         notifier = None

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.api.state import (
-    AccountView, BreakerRow, DeadManView, EngineState, OrderRow, PendingRow, PositionRow, StopCause,
+    AccountView, BreakerRow, DeadManView, EngineState, FlatteningView, OrderRow, PendingRow, PositionRow,
+    StopCause, VenueStopView,
 )
 from engine.venues.connector import DEAD_MAN_DAILY_FIRES
 from engine.domain.model import Position
@@ -23,7 +24,7 @@ from engine.risk.policies.flow import RateLimit
 from engine.risk.policies.losses import CircuitBreaker, LossLimit, MaxDrawdown
 from engine.risk.policies.spending import SpendingLimit
 from engine.risk.trading_state import LATCHED
-from engine.live.venue_watch import CLEARED
+from engine.live.venue_watch import refused
 
 if TYPE_CHECKING:
     from engine.live.engine import Engine
@@ -69,13 +70,26 @@ def engine_state(engine: Engine) -> EngineState:
         liquidated=engine.liquidated,
         dead_man=dead_man_view(engine),
         agent_expires_at=engine.venue_watch.agent_expires_at,
+        flattening=flattening_view(engine),
     )
+
+
+def flattening_view(engine: Engine) -> FlatteningView | None:
+    """The panic exit still flattening the account, or None."""
+    protection = engine.protection
+    record = protection.flattening
+    if record is None:
+        return None
+    return FlatteningView.model_construct(attempt=protection.flatten_attempt, since=record.since, cause=record.cause,
+                                          positions=len(engine.book.positions()),
+                                          next_attempt_at=protection.next_attempt_at)
 
 
 def dead_man_view(engine: Engine) -> DeadManView:
     status = engine.venue_watch.dead_man
     return DeadManView.model_construct(armed=status.armed, until=status.until, reason=status.reason,
-                                       fired_today=status.fired_today, daily_cap=DEAD_MAN_DAILY_FIRES)
+                                       fired_today=status.fired_today, daily_cap=DEAD_MAN_DAILY_FIRES,
+                                       refused=refused(status))
 
 
 def pending_row(action: PendingAction) -> PendingRow:
@@ -88,6 +102,7 @@ def position_row(engine: Engine, pos: Position) -> PositionRow:
     mark = book.marks.get(pos.coin)
     backing = iso if pos.margin_mode is MarginMode.ISOLATED else book.cross_account_value
     upnl = pos.size * (mark - pos.entry_px) if mark is not None else pos.unrealized_pnl
+    stop = engine.venue_stops.stop_of(pos.coin)
     return PositionRow.model_construct(
         coin=pos.coin,
         side="long" if pos.size > 0 else "short",
@@ -100,6 +115,8 @@ def position_row(engine: Engine, pos: Position) -> PositionRow:
         unrealized_pnl=upnl,
         liquidation_px=book.liquidation_px(pos.coin),
         distance=book.distance(pos.coin),
+        venue_stop=VenueStopView.model_construct(trigger_px=stop.trigger_px, oid=stop.oid) if stop else None,
+        unprotected=stop is None and engine.venue_stops.needs_stop(pos.coin),
     )
 
 
@@ -141,11 +158,10 @@ def breakers(engine: Engine, now: float) -> list[BreakerRow]:
             used = counters.window("spend", DAY).total(now)
             rows.append(_row(policy, "daily spend", used, r.daily_limit_usd, used >= r.daily_limit_usd, unit="USD"))
     dead_man = engine.venue_watch.dead_man
-    refused = not dead_man.armed and dead_man.reason not in (None, CLEARED)
-    if refused or dead_man.fired_today:  # only when the venue has something to say: the trader acts on it
+    if refused(dead_man) or dead_man.fired_today:  # only when the venue has something to say: the trader acts on it
         rows.append(BreakerRow.model_construct(policy_id="venue", type="DEAD_MAN", name="dead-man fires",
                                                used=dead_man.fired_today, limit=DEAD_MAN_DAILY_FIRES, unit="",
-                                               tripped=refused, cooldown_seconds=0.0))
+                                               tripped=refused(dead_man), cooldown_seconds=0.0))
     return rows
 
 

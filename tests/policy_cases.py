@@ -26,7 +26,8 @@ ALL_TYPES = {
     "ACTION_CATEGORY_LIMIT", "MAX_GROSS_EXPOSURE", "MAX_POSITION_SHARE", "MIN_MARGIN_BUFFER", "LOSS_LIMIT",
     "MAX_DRAWDOWN", "CIRCUIT_BREAKER", "REWARD_RISK", "RISK_PER_TRADE", "STALE_DATA", "PRICE_BAND",
     "FUNDING_GUARD", "CONCENTRATION", "VOLATILITY_LEVERAGE", "TIME_RESTRICTION", "ORDER_LIMITS",
-}
+}  # the types that judge orders
+PROTECTING_TYPES = {"VENUE_STOP"}  # judge no order: they protect positions on the venue
 
 # The six bodies of SPEC section 11, verbatim.
 SEED_LINES = [

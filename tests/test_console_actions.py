@@ -284,7 +284,7 @@ async def test_policies_and_help_screens_open_and_close():
         await pilot.press("p")
         await settle(pilot, app)
         table = app.screen.query_one("#policies")
-        assert table.row_count == 11  # the ten defaults and the spending limit
+        assert table.row_count == 12  # the eleven defaults and the spending limit
         await pilot.press("escape", "question_mark")
         await pilot.pause()
         help_text = str(app.screen.query_one("Static").render())

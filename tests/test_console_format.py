@@ -74,7 +74,8 @@ def test_the_header_says_what_the_venue_is_not_doing_for_the_account():
 
     refused = EngineState(time=0, trading_state=TradingState.ACTIVE, agent_expires_at=3 * 86_400 + 7200,
                           dead_man=DeadManView(armed=False, reason="Cannot set scheduled cancel time until enough "
-                                                                   "volume traded. Required: $1000000. Traded: $0."))
+                                                                   "volume traded. Required: $1000000. Traded: $0.",
+                                                         refused=True))
     notices = venue_notices(refused)
     assert notices[0] == ("dead-man switch NOT armed: Cannot set scheduled cancel time until enough volume "
                           "traded. Required: $1000000. Traded: $0.", BREACH)

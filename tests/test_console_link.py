@@ -91,7 +91,7 @@ async def test_remote_link_through_the_gateway():
             with pytest.raises(ApiError) as missing:
                 await link.cancel_pending(delay["id"])
             assert missing.value.code == "NOT_FOUND"
-            assert len(await link.policies()) == 11
+            assert len(await link.policies()) == 12
 
             assert (await link.kill())["trading_state"] == "HALTED"
             assert rig.engine.book.positions() == []

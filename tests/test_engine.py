@@ -85,7 +85,9 @@ async def test_kill_switch_leaves_no_position_and_no_open_order():
                    OrderIntent(market="BTC", side="buy", size=0.1, type="limit", limit_px=48_000)):
         assert (await engine.submit(intent)).status is SubmitStatus.SENT
     snap = await paper.snapshot()
-    assert len(snap.positions) == 2 and len(snap.open_orders) == 1
+    assert len(snap.positions) == 2 and len([o for o in snap.open_orders if o.trigger_px is None]) == 1
+    stops = [o for o in snap.open_orders if o.trigger_px is not None]
+    assert stops and not engine.venue_stops.unprotected()  # a venue stop on each position that can need one
     await engine.kill("test kill")
     snap = await paper.snapshot()
     assert snap.positions == () and snap.open_orders == ()

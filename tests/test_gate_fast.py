@@ -195,6 +195,8 @@ def rules_for(kind: str, draw, p: Projection, counters: RiskCounters, book: Book
         low, high = sorted((near(draw, p.notional), near(draw, p.notional)))
         out = {k: v for k, v in (("maxOrderUsd", high), ("minOrderUsd", low)) if draw(st.booleans())}
         return out | {"maxOpenOrders": max(0, len(book.open_orders) + draw(st.integers(-1, 1)))}
+    if kind == "VENUE_STOP":  # it judges no order: any rules, and the gate must still say nothing
+        return {"triggerBuffer": draw(st.sampled_from((0.0, 0.15, 0.5))), "orderKind": draw(st.sampled_from(("market", "limit")))}
     raise AssertionError(f"no rules drawn for {kind}")
 
 
@@ -227,7 +229,8 @@ def test_fast_form_agrees_with_evaluate(kind):
         reason = policy.evaluate(p)
         assert clear(p) == (reason is None), (reason, policy.as_body())
         decision = gate.evaluate(intent)
-        assert (decision.verdict is Verdict.ALLOW and not decision.reasons) == (reason is None)
+        # the gate's own check of a bracket's children (their side, the liquidation) speaks too
+        assert (decision.verdict is Verdict.ALLOW and not decision.reasons) == (reason is None and not gate.bracket_problems(p))
 
     check()
 

@@ -71,7 +71,9 @@ async def test_the_kill_switch_flattens_the_venue_account(fake):
                        OrderIntent(market="ETH", side="buy", size=1.0, type="limit", limit_px=1850.0)):
             assert (await engine.submit(intent)).status is SubmitStatus.SENT
         assert fake.position("ETH") == pytest.approx(2.0) and fake.position("BTC") == pytest.approx(-0.05)
-        assert [o.status for o in fake.orders()].count("open") == 1
+        assert [o.status for o in fake.orders() if not o.trigger].count("open") == 1
+        assert [o.status for o in fake.orders() if o.trigger].count("open") >= 1  # venue stops
+        assert not engine.venue_stops.unprotected()
 
         await engine.kill()
 
@@ -127,23 +129,11 @@ def test_an_expired_agent_stops_the_engine_with_one_line_naming_it(tmp_path, mon
     import subprocess
     import sys
 
-    from fake_hyperliquid.harness import EXPIRED_AGENT
+    from fake_hyperliquid.harness import EXPIRED_AGENT, engine_config
 
     server = start_fake()
     try:
-        config = tmp_path / "perpguard.toml"
-        config.write_text(f"""[engine]
-listen = "127.0.0.1:0"
-db = "sqlite:///{tmp_path / 'pg.db'}"
-
-[exchange]
-kind = "hyperliquid"
-network = "testnet"
-account_address = "{MASTER.address}"
-agent_key_env = "{AGENT_ENV}"
-base_url = "{server.url}"
-markets = ["BTC"]
-""")
+        config = engine_config(server, tmp_path)
         env = {**os.environ, AGENT_ENV: EXPIRED_AGENT.key.hex()}
         done = subprocess.run([sys.executable, "-m", "engine.cli.main", "--engine-only", "--config", str(config)],
                               env=env, capture_output=True, text=True, timeout=60)
@@ -153,3 +143,31 @@ markets = ["BTC"]
     last = done.stderr.strip().splitlines()[-1]
     assert "AgentExpired" in last and EXPIRED_AGENT.address in last and "expired on" in last
     assert server.actions() == []  # nothing was ever signed for the venue
+
+
+async def test_the_venue_stop_follows_the_position_and_is_never_missing_in_between(fake):
+    clock = ManualClock(time.time())
+    engine = Engine(HyperliquidConnector(config_for(fake), clock), default_policies(), clock)
+    await engine.start()
+    try:
+        opened = await engine.submit(OrderIntent(market="ETH", side="buy", size=150.0, leverage=5))
+        assert opened.status is SubmitStatus.SENT
+        first = engine.venue_stops.stop_of("ETH")
+        assert first is not None
+        (resting,) = [o for o in fake.orders() if o.trigger and o.status == "open"]
+        assert resting.oid == int(first.oid) and resting.reduce_only
+        assert float(resting.trigger["triggerPx"]) == pytest.approx(first.trigger_px)
+
+        await engine.submit(OrderIntent(market="ETH", side="sell", size=75.0, reduce_only=True))
+        moved = engine.venue_stops.stop_of("ETH")
+        assert moved.oid != first.oid and moved.trigger_px < first.trigger_px
+        stops = [o for o in fake.orders() if o.trigger and o.status == "open"]
+        assert [o.oid for o in stops] == [int(moved.oid)]
+
+        # the venue's own record: the new stop was placed before the old one was cancelled
+        kinds = [(a.action["type"], a.action.get("grouping")) for a in fake.actions() if a.action["type"] in ("order", "cancel")]
+        place_new = kinds.index(("order", "positionTpsl"), kinds.index(("order", "positionTpsl")) + 1)
+        assert ("cancel", None) in kinds[place_new:]
+        assert ("cancel", None) not in kinds[kinds.index(("order", "positionTpsl")):place_new]
+    finally:
+        await engine.stop()

@@ -102,8 +102,9 @@ def test_frontend_open_orders_keep_reduce_only_and_map_our_cloids_back():
     orders = parse_open_orders(rows, {})
     assert [o.reduce_only for o in orders] == [True, True, False]
     ours = {**rows[2], "cloid": cloid_for("bot-7")}
-    (order,) = parse_open_orders([ours], {cloid_for("bot-7"): "bot-7"})
+    order, *children = parse_open_orders([ours], {cloid_for("bot-7"): "bot-7"})
     assert order.client_id == "bot-7"
+    assert [c.tpsl for c in children] and all(c.trigger_px and c.reduce_only for c in children)  # its TP/SL count too
 
 
 @pytest.mark.parametrize("message,code", [

@@ -18,7 +18,7 @@ from hyperliquid.utils.signing import (
 )
 from hyperliquid.utils.types import Cloid
 
-from engine.venues.connector import OrderRequest
+from engine.venues.connector import OrderRequest, Trigger
 from engine.venues.hyperliquid.fast_signing import action_hash, keccak256, l1_digest, sign_l1_action_fast, signing_key
 from engine.venues.hyperliquid.signer import ActionSigner, cloid_for
 from fake_hyperliquid.signatures import recover_signer
@@ -199,3 +199,69 @@ def test_nonces_strictly_increase_even_within_one_millisecond():
     with mock.patch("engine.venues.hyperliquid.signer.time.time", return_value=1_700_000_000.0):
         nonces = [signer.schedule_cancel(None)["nonce"] for _ in range(5)]
     assert nonces == list(range(1_700_000_000_000, 1_700_000_000_005))
+
+
+# ---- trigger orders and groupings against the SDK's bulk_orders -----------------------------
+
+
+def _sdk_request(order: OrderRequest, cloid: str) -> dict:
+    """The SDK's own OrderRequest for ours, written out by hand (not through our signer)."""
+    if order.trigger is None:
+        order_type = {"limit": {"tif": order.tif}}
+    else:
+        order_type = {"trigger": {"triggerPx": float(order.trigger.trigger_px), "isMarket": order.trigger.is_market,
+                                  "tpsl": order.trigger.tpsl}}
+    return {"coin": order.coin, "is_buy": order.side == "buy", "sz": float(order.size),
+            "limit_px": float(order.limit_px), "order_type": order_type, "reduce_only": order.reduce_only,
+            "cloid": Cloid.from_str(cloid)}
+
+
+def _group_as_sdk_would(orders, grouping, mainnet, vault, expires_after=None) -> tuple[bytes, bytes]:
+    signer = ActionSigner(AGENT, vault or "0x" + "4d" * 20, mainnet, META, vault_address=vault)
+    pairs = [(o, cloid_for(o.client_id)) for o in orders]
+    ours = signer.orders(pairs, grouping, expires_after)
+    expected = _as_sdk_would(_sdk_exchange(mainnet, vault), ours["nonce"], expires_after, lambda ex: ex.bulk_orders(
+        [_sdk_request(o, c) for o, c in pairs], grouping=grouping))
+    assert recover_signer(ours, mainnet) == AGENT.address.lower()
+    return json.dumps(ours).encode(), expected
+
+
+@given(market=st.booleans(), mainnet=st.booleans(), vault=st.none() | addresses,
+       expires_after=st.none() | st.integers(1_700_000_000_000, 2_000_000_000_000))
+@settings(max_examples=20, deadline=None)
+def test_a_position_stop_payload_is_the_sdks(market, mainnet, vault, expires_after):
+    stop = OrderRequest("ETH", "sell", Decimal("0.5"), Decimal("1539") if market else Decimal("1705.5"),
+                        reduce_only=True, client_id="stop-1", trigger=Trigger(Decimal("1710.1"), "sl", market))
+    ours, expected = _group_as_sdk_would([stop], "positionTpsl", mainnet, vault, expires_after)
+    assert ours == expected
+    action = json.loads(ours)["action"]
+    assert action["grouping"] == "positionTpsl"
+    assert action["orders"][0]["t"] == {"trigger": {"isMarket": market, "triggerPx": "1710.1", "tpsl": "sl"}}
+    assert action["orders"][0]["r"] is True and action["orders"][0]["c"] == cloid_for("stop-1")
+
+
+@given(mainnet=st.booleans(), vault=st.none() | addresses)
+@settings(max_examples=20, deadline=None)
+def test_a_bracket_payload_is_the_sdks(mainnet, vault):
+    entry = OrderRequest("BTC", "buy", Decimal("0.01"), Decimal("31000"), "Ioc", client_id="entry")
+    sl = OrderRequest("BTC", "sell", Decimal("0.01"), Decimal("26100"), reduce_only=True, client_id="entry-sl",
+                      trigger=Trigger(Decimal("29000"), "sl", True))
+    tp = OrderRequest("BTC", "sell", Decimal("0.01"), Decimal("33950"), reduce_only=True, client_id="entry-tp",
+                      trigger=Trigger(Decimal("34000.5"), "tp", False))
+    ours, expected = _group_as_sdk_would([entry, sl, tp], "normalTpsl", mainnet, vault)
+    assert ours == expected
+    action = json.loads(ours)["action"]
+    assert [list(w["t"]) for w in action["orders"]] == [["limit"], ["trigger"], ["trigger"]]
+    assert action["grouping"] == "normalTpsl"
+
+
+def test_a_single_trigger_order_is_the_sdks_order_with_grouping_na():
+    signer = ActionSigner(AGENT, "0x" + "4d" * 20, False, META)
+    stop = OrderRequest("SOL", "buy", Decimal("3"), Decimal("27.5"), reduce_only=True, client_id="short-stop",
+                        trigger=Trigger(Decimal("25"), "sl", True))
+    ours = signer.order(stop, cloid_for("short-stop"))
+    expected = _as_sdk_would(_sdk_exchange(False), ours["nonce"], None, lambda ex: ex.order(
+        "SOL", True, 3.0, 27.5, {"trigger": {"triggerPx": 25.0, "isMarket": True, "tpsl": "sl"}},
+        reduce_only=True, cloid=Cloid.from_str(cloid_for("short-stop"))))
+    assert json.dumps(ours).encode() == expected
+    assert ours["action"]["grouping"] == "na"

@@ -172,7 +172,14 @@ CASES = [
 
 
 def test_the_boundary_table_covers_every_policy_type():
-    assert {c.body["type"] for c in CASES} == ALL_TYPES == set(POLICY_TYPES)
+    assert {c.body["type"] for c in CASES} == ALL_TYPES == set(POLICY_TYPES) - PROTECTING_TYPES
+
+
+def test_venue_stop_judges_no_order_however_large():
+    gate, _clock = make_gate([{"type": "VENUE_STOP", "rules": {"triggerBuffer": 0.15}}])
+    for intent in (order(size=50.0), order(side="sell", notional_usd=5_000_000), order(market="ETH", size=0.01)):
+        decision = gate.evaluate(intent)
+        assert decision.allowed and not decision.reasons
 
 
 

@@ -61,8 +61,11 @@ def venue_notices(state: EngineState) -> list[tuple[str, str]]:
     """What the venue keeps for the account and is not doing: a dead-man switch it refused,
     an API wallet about to expire."""
     notices = []
+    if state.unprotected:
+        notices.append((f"{state.unprotected} UNPROTECTED position{'s' if state.unprotected > 1 else ''} "
+                        f"(no venue stop)", BREACH))
     dead_man = state.dead_man
-    if not dead_man.armed and dead_man.reason not in (None, "cleared"):
+    if dead_man.refused:
         notices.append((f"dead-man switch NOT armed: {dead_man.reason}", BREACH))
     expires = state.agent_expires_at
     if expires is not None and expires - state.time <= AGENT_WARN_SECONDS:
@@ -104,6 +107,8 @@ class HeaderPane(TextPane):
             parts.append(("LIQUIDATED by the venue", BREACH))
         if trading is TradingState.HALTED:
             parts.append((f"HALTED: {state.halt_cause or 'kill switch'} ({keys.label('resume')} resumes)", BREACH))
+        if state.flattening is not None:  # a panic exit still closing positions: it goes on until flat
+            parts.append((f"FLATTENING: attempt {state.flattening.attempt} ({state.flattening.cause})", BREACH))
         parts += venue_notices(state)
         causes = causes_of(state)
         if causes:

@@ -1,7 +1,8 @@
 """Positions: one row per open position, keyed by market, updated by keyed diff (as Dolphie
 does): rows that closed are removed, new ones added, and in the rest only the cells whose text
 changed are rewritten. Rows are ordered closest-to-liquidation first; the table re-sorts only
-when that order changed. Market, liquidation price and distance take the distance's colour."""
+when that order changed. Market, liquidation price and distance take the distance's colour; the
+last column is the stop resting on the venue (price, distance from mark) or UNPROTECTED."""
 
 from __future__ import annotations
 
@@ -10,22 +11,22 @@ from textual.widgets import DataTable
 
 from console import format as fmt
 from console.palette import RiskPalette, palette_for
-from console.risk import MUTED, OK, distance_level, pnl_level
+from console.risk import BREACH, MUTED, OK, distance_level, pnl_level
 from engine.api.state import PositionRow
 
 # (key, label, width, right-aligned). Widths include a one-space gap (cell padding is 0 so the
 # ten columns fit 80 terminal columns with the border and the scrollbar).
 COLUMNS = (
     ("coin", "Market", 7, False),
-    ("side", "Side", 6, False),
-    ("size", "Size", 8, True),
+    ("side", "Side", 5, False),
+    ("size", "Size", 7, True),
     ("entry", "Entry", 8, True),
     ("mark", "Mark", 8, True),
-    ("notional", "Notional", 9, True),
     ("lev", "Lev", 6, True),
-    ("upnl", "uPnL", 9, True),
+    ("upnl", "uPnL", 8, True),
     ("liq", "Liq px", 8, True),
     ("dist", "Dist", 7, True),
+    ("stop", "Venue stop", 13, True),
 )
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 _RIGHT = {c[0] for c in COLUMNS if c[3]}
@@ -44,12 +45,24 @@ def position_cells(p: PositionRow) -> tuple[Cell, ...]:
         (fmt.size(p.size), ""),
         (fmt.price(p.entry_px, PRICE_LEN), ""),
         (fmt.price(p.mark_px, PRICE_LEN), ""),
-        (fmt.usd(p.notional, cents_below=0), ""),
         (fmt.leverage(p.leverage), ""),
         (fmt.usd(p.unrealized_pnl, signed=True), pnl_level(p.unrealized_pnl)),
         (fmt.price(p.liquidation_px, PRICE_LEN) if p.liquidation_px is not None else "none", alert),
         (fmt.percent(p.distance) if p.distance is not None else fmt.MISSING, level),
+        stop_cell(p),
     )
+
+
+def stop_cell(p: PositionRow) -> Cell:
+    """The venue stop's price and its distance from the mark; UNPROTECTED when it should have
+    one and has none."""
+    if p.unprotected:
+        return "UNPROTECTED", BREACH
+    stop = p.venue_stop
+    if stop is None:
+        return ("none" if p.liquidation_px is None else fmt.MISSING), ""  # none needed: nothing to liquidate
+    away = f" {fmt.percent(abs(p.mark_px - stop.trigger_px) / p.mark_px)}" if p.mark_px else ""
+    return f"{fmt.price(stop.trigger_px, PRICE_LEN)}{away}", ""
 
 
 def _order_key(p: PositionRow) -> tuple:

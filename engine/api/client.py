@@ -6,6 +6,7 @@ thin CLI commands, the demo bot and the attached console.
     reply = pg.submit({"market": "BTC", "side": "buy", "notional_usd": 500, "client_id": "b-1"})
     reply.status        # 200 sent, 202 held (reply.body["pending"]["id"]), 403 denied, 409 venue refused
     for message in pg.stream(): ...                  # {"type": "snapshot" | "event" | "gap", ...}
+    pg.size({"market": "BTC", "side": "buy", "stop_loss": 60_000}, risk_share=0.01)["max_size"]
 
 An order's answer is a `Reply` whatever the verdict (a denial is an answer, not an error). Any
 other refusal raises `engine.api.errors.ApiError` with the gateway's status, SPEC section 9 code
@@ -28,6 +29,7 @@ from websockets.sync.client import connect as sync_connect
 
 from engine.api.errors import LINK_DOWN, ApiError
 from engine.domain.model import OrderIntent
+from engine.risk.sizing import NOT_ASKED, SizeRequest
 
 DEFAULT_URL = "http://127.0.0.1:8710"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -88,6 +90,18 @@ def _order(intent: dict | OrderIntent) -> dict:
     return intent.model_dump(mode="json", exclude_none=True) if isinstance(intent, OrderIntent) else dict(intent)
 
 
+def _size_body(intent: dict | OrderIntent | SizeRequest, sizing: dict) -> dict:
+    """The `POST /v1/size` body: the intent (an OrderIntent loses its size, notional_usd,
+    client_id and dry_run; a dict goes as given) and the formulas' inputs given as keywords."""
+    if isinstance(intent, OrderIntent):
+        body = intent.model_dump(mode="json", exclude_none=True, exclude=set(NOT_ASKED))
+    elif isinstance(intent, SizeRequest):
+        body = intent.model_dump(mode="json", exclude_none=True)
+    else:
+        body = dict(intent)
+    return {**body, **{k: v for k, v in sizing.items() if v is not None}}
+
+
 def _answer(response: httpx.Response, answers: frozenset[int] = frozenset()) -> Any:
     try:
         body = response.json()
@@ -139,6 +153,7 @@ _CALLS = {
     "revoke_token": ("DELETE", "/v1/tokens/{0}"),
     "resume": ("POST", "/v1/resume"),
     "audit": ("GET", "/v1/audit"),
+    "size": ("POST", "/v1/size"),
     "health": ("GET", "/healthz"),
 }
 
@@ -205,6 +220,12 @@ class Client(_BaseClient):
 
     def submit(self, intent: dict | OrderIntent, *, master_password: str | None = None) -> Reply:
         return self._call("submit", json_body=_order(intent), master_password=master_password, answers=ORDER_ANSWERS)
+
+    def size(self, intent: dict | OrderIntent | SizeRequest, **sizing: Any) -> dict:
+        """The largest size of `intent` the gate allows now (`POST /v1/size`): `max_size`, `tier`,
+        `binding`, `formulas`. Keywords add the formulas' inputs (`risk_share=0.01`,
+        `win_probability=0.55, payoff_ratio=1.5, kelly_fraction=0.5`). Nothing is acted on."""
+        return self._call("size", json_body=_size_body(intent, sizing))
 
     def kill(self, reason: str | None = None, *, master_password: str | None = None,
              timeout: float = KILL_TIMEOUT_SECONDS) -> dict:
@@ -292,6 +313,9 @@ class AsyncClient(_BaseClient):
     async def submit(self, intent: dict | OrderIntent, *, master_password: str | None = None) -> Reply:
         return await self._call("submit", json_body=_order(intent), master_password=master_password,
                                 answers=ORDER_ANSWERS)
+
+    async def size(self, intent: dict | OrderIntent | SizeRequest, **sizing: Any) -> dict:
+        return await self._call("size", json_body=_size_body(intent, sizing))
 
     async def kill(self, reason: str | None = None, *, master_password: str | None = None,
                    timeout: float = KILL_TIMEOUT_SECONDS) -> dict:

@@ -52,18 +52,30 @@ class AccountView(_Struct):
 
 
 class DeadManView(_Struct):
-    """The venue's dead-man switch: `armed` until `until` (epoch s), else `reason` says why not
-    (refused by the venue, its daily cap reached, cleared). `fired_today` of `daily_cap` fires."""
+    """The venue's dead-man switch: `armed` until `until` (epoch s), else `reason` says why not:
+    `refused` by the venue (too little volume, its daily cap reached), or kept cleared by
+    perpguard (`disarmed: ...`: venue stops protect the positions and it would cancel them;
+    `cleared` on a clean stop). `fired_today` of `daily_cap` fires."""
 
     armed: bool = False
     until: float | None = None
     reason: str | None = None
     fired_today: int = 0
     daily_cap: int = 10
+    refused: bool = False
+
+
+class VenueStopView(_Struct):
+    """The stop resting on the venue for a position: its trigger price USD and order id."""
+
+    trigger_px: float
+    oid: str
 
 
 class PositionRow(_Struct):
-    """One open position, valued at mark: `distance` is |mark - liquidation| / mark."""
+    """One open position, valued at mark: `distance` is |mark - liquidation| / mark.
+    `venue_stop` is the stop resting on the venue for it (VENUE_STOP), None if there is none:
+    then `unprotected` is true when VENUE_STOP is in force (the position should have one)."""
 
     coin: str
     side: str  # long | short
@@ -76,6 +88,8 @@ class PositionRow(_Struct):
     unrealized_pnl: float | None = None
     liquidation_px: float | None = None
     distance: float | None = None
+    venue_stop: VenueStopView | None = None
+    unprotected: bool = False
 
 
 class OrderRow(_Struct):
@@ -123,6 +137,18 @@ class PendingRow(_Struct):
     closed_at: float | None = None
 
 
+class FlatteningView(_Struct):
+    """A panic exit (the kill switch) still flattening the account: the round it is on
+    (`attempt`, counted since this engine started), since when (epoch s), why (`cause`), the
+    positions still open, and when the next round starts (None while one runs)."""
+
+    attempt: int
+    since: float
+    cause: str
+    positions: int = 0
+    next_attempt_at: float | None = None
+
+
 class EngineState(_Struct):
     """Everything a trader watches, at `time`."""
 
@@ -140,11 +166,17 @@ class EngineState(_Struct):
     liquidated: bool = False
     dead_man: DeadManView = DeadManView()
     agent_expires_at: float | None = None  # when the API wallet stops being accepted (None: never)
+    flattening: FlatteningView | None = None  # a panic exit still flattening the account (None: not flattening)
 
     @property
     def approvals(self) -> int:
         """Held orders waiting for a human."""
         return sum(1 for p in self.pending if p.tier == "APPROVAL")
+
+    @property
+    def unprotected(self) -> int:
+        """Open positions that should carry a venue stop and do not."""
+        return sum(1 for p in self.positions if p.unprotected)
 
     @property
     def tripped(self) -> int:

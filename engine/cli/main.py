@@ -119,7 +119,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.leverage <= 0 or args.equity <= 0:
         raise BadInput("--leverage and --equity must be positive")
     try:
-        result = replay(args.csv, args.market, args.side, args.leverage, args.equity, _policies(args.policies))
+        result = replay(args.csv, args.market, args.side, args.leverage, args.equity, _policies(args.policies),
+                        engine_dies_at=args.engine_dies_at)
     except (OSError, ValueError) as exc:
         raise BadInput(str(exc)) from None
     if args.json:
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--leverage", required=True, type=float)
     replay.add_argument("--equity", type=float, default=100_000.0, help="starting equity, USD (default 100000)")
     replay.add_argument("--policies", metavar="FILE")
+    replay.add_argument("--engine-dies-at", metavar="HH:MM[:SS]",
+                        help="the engine dies at this UTC time (on the first bar's date): from then on only what "
+                             "rests on the venue acts (venue stops, bracket children, resting orders)")
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(func=cmd_replay)
 

@@ -68,6 +68,8 @@ DEMO_POLICY_BODIES: list[dict] = [
     {"id": "demo-price-band", "type": "PRICE_BAND", "rules": {"maxDeviation": 0.05}},
     {"id": "demo-rate-limit", "type": "RATE_LIMIT", "rules": {"maxTransactions": 60, "period": "minute"}},
     {"id": "demo-order-limits", "type": "ORDER_LIMITS", "rules": {"maxOpenOrders": 50}},
+    {"id": "demo-venue-stop", "type": "VENUE_STOP",
+     "rules": {"triggerBuffer": 0.7, "orderKind": "market", "limitSlippage": 0.02, "minDistance": 0.005}},
 ]
 
 

@@ -36,6 +36,7 @@ class EventKind(enum.StrEnum):
     REDUCE_FAILED = "reduce_failed"
     PANIC_STARTED = "panic_exit"
     PANIC_DONE = "panic_done"
+    PANIC_RETRY = "panic_retry"  # a panic exit left positions open: it tries again (flattening, attempt N)
     LIQUIDATED = "liquidated"
     # the venue's feed
     FEED_STALE = "feed_stale"
@@ -45,6 +46,11 @@ class EventKind(enum.StrEnum):
     DEAD_MAN_ARMED = "dead_man_armed"  # armed again after a refusal
     DEAD_MAN_FIRED = "dead_man_fired"  # the venue cancelled every resting order
     AGENT_EXPIRING = "agent_expiring"  # the API wallet expires within days
+    # protection resting on the venue
+    VENUE_STOP_PLACED = "venue_stop_placed"
+    VENUE_STOP_MOVED = "venue_stop_moved"
+    VENUE_STOP_FAILED = "venue_stop_failed"  # the venue refused it: the position is UNPROTECTED
+    VENUE_STOP_TRIGGERED = "venue_stop_triggered"  # a stop (or a bracket's child) resting on the venue fired
     # the replay's strategy
     STRATEGY_STOOD_DOWN = "strategy_stood_down"
 

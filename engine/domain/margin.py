@@ -115,6 +115,27 @@ def liquidation_price(mark: float, size: float, margin_available: float, mainten
     return liq
 
 
+def buffer_price(mark: float, size: float, account_value: float, maintenance: float, maintenance_rate: float,
+                 buffer: float) -> float | None:
+    """The price of this position's coin at which the account's margin buffer would be `buffer`
+    (the others held at their marks; within the position's margin tier). The liquidation price is
+    the case `buffer` = 0, and this is the same math: account value and maintenance margin both
+    move linearly with the price, value by `size` and maintenance by `|size| × rate`, so
+
+        p = mark + (maintenance − (1 − buffer) × value) / (size × ((1 − buffer) − rate × side))
+
+    A long whose result is ≤ 0 never reaches that buffer (None); no position, no price.
+    """
+    if size == 0:
+        return None
+    side = 1.0 if size > 0 else -1.0
+    keep = 1.0 - buffer
+    px = mark + (maintenance - keep * account_value) / (size * (keep - maintenance_rate * side))
+    if px <= 0:
+        return None
+    return px
+
+
 def margin_buffer(account_value: float, maintenance: float) -> float | None:
     """(account value − maintenance margin) / account value, a fraction.
 

@@ -101,6 +101,9 @@ class OrderIntent(BaseModel):
         default=None, description="Margin the entry opens with: isolated-only markets (HIP-3) need isolated")
     stop_loss: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     take_profit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    trailing_stop: float | None = Field(
+        default=None, gt=0, lt=1, allow_inf_nan=False,
+        description="Trail the position's venue stop this fraction behind the best mark since the fill (only ever tightens)")
     client_id: Name | None = Field(default=None, min_length=1, max_length=128)
     category: Name = Field(default="derivatives", min_length=1, max_length=64)
     dry_run: bool = False
@@ -167,6 +170,8 @@ class OpenOrder:
     limit_px: float
     reduce_only: bool = False
     client_id: str | None = None
+    trigger_px: float | None = None  # a trigger order (stop-loss / take-profit) resting until the mark fires it
+    tpsl: str | None = None  # "sl" | "tp" for a trigger order
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +188,10 @@ class Reason:
     effect: Literal["DENY", "TIER"] = "DENY"
     tier: Tier | None = None
     hold_seconds: float | None = None  # DELAY: seconds to wait; APPROVAL: seconds before it expires
+    field: str | None = None  # the intent's field a VALIDATION reason names
 
     def as_dict(self) -> dict:
-        return {
+        body = {
             "policy_id": self.policy_id,
             "type": self.type,
             "code": self.code,
@@ -194,6 +200,9 @@ class Reason:
             "value": self.value,
             "effect": self.effect,
         }
+        if self.field is not None:
+            body["field"] = self.field
+        return body
 
 
 class Projected(NamedTuple):
@@ -259,6 +268,7 @@ class Decision(NamedTuple):
         """The SPEC section 9/11 error shape for a denial.
 
         The code is the state's (`HALTED`, `REDUCE_ONLY`) when the state denied, else
+        `VALIDATION` (naming the field) when the order itself is wrong, else
         `POLICY_DENIED` when any rule was breached, else `DATA_UNAVAILABLE` when only missing
         data stood in the way (that one is retryable)."""
         denials = self.denials
@@ -266,6 +276,9 @@ class Decision(NamedTuple):
         for code in ("HALTED", "REDUCE_ONLY"):
             if code in by_code:
                 return _error(code, by_code[code].message, denials)
+        if "VALIDATION" in by_code:  # the order itself is wrong (a stop on the wrong side): say which field
+            reason = by_code["VALIDATION"]
+            return _error("VALIDATION", reason.message, denials, reason.field)
         breaches = [r for r in denials if r.code != "DATA_UNAVAILABLE"]
         if breaches:
             return _error("POLICY_DENIED", breaches[0].message, denials)
@@ -273,14 +286,16 @@ class Decision(NamedTuple):
         return _error("DATA_UNAVAILABLE", first.message if first else "denied", denials)
 
 
-def _error(code: str, message: str, denials: tuple[Reason, ...]) -> dict:
+def _error(code: str, message: str, denials: tuple[Reason, ...], field: str | None = None) -> dict:
+    details: dict = {"field": field} if field else {}
+    details["reasons"] = [r.as_dict() for r in denials]
     return {
         "error": {
             "code": code,
             "message": message,
-            "domain": "POLICY",
+            "domain": "REQUEST" if code == "VALIDATION" else "POLICY",
             "retryable": code == "DATA_UNAVAILABLE",
-            "details": {"reasons": [r.as_dict() for r in denials]},
+            "details": details,
         }
     }
 

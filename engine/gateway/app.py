@@ -13,6 +13,7 @@ from engine.gateway import errors, metrics, stream
 from engine.gateway.security import Principal, TokenCache, needs
 from engine.domain.model import Name, OrderIntent
 from engine.risk.policies import POLICY_ID_PATTERN, PolicyBody
+from engine.risk.sizing import SizeRequest
 from engine.api.errors import ApiError
 from engine.facade import EngineService
 
@@ -55,6 +56,12 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
         answer = await service.submit(intent, scope=principal.scope)
         request.app.state.metrics.decision(answer)
         return errors.SafeJSONResponse(answer.body, status_code=answer.status)
+
+    @api.post("/size")
+    async def size(body: SizeRequest, _p: Annotated[Principal, Depends(needs("read"))]) -> dict:
+        """The largest size of an intent (without size) the gate would allow now, its tier, the
+        binding policy and the seed sizing formulas. Acts on nothing."""
+        return service.size(body)
 
     @api.delete("/orders/{order_id}")
     async def cancel_order(order_id: Id, _p: Annotated[Principal, Depends(needs("trade"))]) -> dict:

@@ -29,7 +29,8 @@ from engine.live.journal import Journal, NoJournal
 from engine.live.pending import PendingAction, PendingQueue, PendingStatus, PendingStore
 from engine.live.protection import Protection
 from engine.live.tasks import Tasks
-from engine.live.venue_watch import VenueWatch
+from engine.live.venue_stops import VenueStops
+from engine.live.venue_watch import DeadManMode, VenueWatch
 from engine.risk.book import Book
 from engine.risk.counters import RiskCounters
 from engine.risk.gate import RiskGate
@@ -45,7 +46,8 @@ ACCOUNT_REFRESH_SECONDS = 5.0  # re-read the venue's account this often (clock s
 class Engine:
     def __init__(self, connector: venue.Connector, policies: list[Policy], clock: Clock,
                  pending_store: PendingStore | None = None, trading: TradingStateMachine | None = None,
-                 counters: RiskCounters | None = None, journal: Journal | None = None) -> None:
+                 counters: RiskCounters | None = None, journal: Journal | None = None,
+                 dead_man: DeadManMode = "flat") -> None:
         self.connector = connector
         self.clock = clock
         self.book = Book()
@@ -58,9 +60,13 @@ class Engine:
         self.events = EventLog(clock)
         self.tasks = Tasks(self._task_failed)
         self.protection = Protection(self.book, self.counters, self.trading, self.executor, connector, clock,
-                                     self.events, self.tasks, self.resync, self._cancel_pending_risk)
+                                     self.events, self.tasks, self.resync, self._cancel_pending_risk,
+                                     journal=self.journal)
         self.protection.configure(policies)
-        self.venue_watch = VenueWatch(connector, self.events, clock)
+        self.venue_stops = VenueStops(self.book, connector, self.executor, self.events, self.tasks, clock,
+                                      lambda: self.protection.panicking, self._protection_changed)
+        self.venue_watch = VenueWatch(connector, self.events, clock, lambda: len(self.venue_stops.stops), dead_man)
+        self.venue_stops.configure(policies)
         self.liquidated = False
         self._results: dict[str, SubmitResult] = {}  # client_id -> first answer (idempotency)
         self._resync_wanted = False
@@ -72,11 +78,14 @@ class Engine:
         self.gate.set_policies(policies)
         self.executor.slippage = self.gate.slippage
         self.protection.configure(policies)
+        self.venue_stops.configure(policies)
+        self.venue_stops.request()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Read the venue (markets, account, positions, open orders) before accepting orders."""
+        """Read the venue (markets, account, positions, open orders) before accepting orders; then
+        resume a panic exit that a crash or a restart interrupted (sized from what was just read)."""
         await self.connector.start()
         self.book.markets = await self.connector.meta()
         self._unsubscribe = self.connector.subscribe(self.on_venue_event)
@@ -86,6 +95,7 @@ class Engine:
                                                       f"check the venue for client id {action.client_id}")
         self.events.emit(EventKind.ENGINE_STARTED, f"engine reconciled: {len(self.book.positions())} positions, "
                   f"{len(self.book.open_orders)} open orders, equity {self.book.equity:,.2f} USD")
+        self.protection.resume_flattening()  # a panic exit the last run left unfinished goes on, from here
 
     async def stop(self) -> None:
         if self._unsubscribe:
@@ -105,6 +115,7 @@ class Engine:
         self._last_refresh = snap.time
         self._resync_wanted = False
         self.protection.after_update(snap.time)
+        self.venue_stops.after_resync()
 
     @property
     def busy(self) -> bool:
@@ -128,6 +139,12 @@ class Engine:
                 await self.resync()
             await self.tasks.wait()
 
+    def _protection_changed(self) -> None:
+        """Venue stops came or went: the dead-man switch is cleared or armed at once (it would
+        cancel the stops), not at its next 20 s re-arm."""
+        if self.venue_watch.dead_man.armed or self.venue_watch.dead_man.reason is not None:
+            self.tasks.spawn(self.venue_watch.arm())
+
     def _task_failed(self, error: BaseException) -> None:
         self.events.emit(EventKind.ENGINE_ERROR, f"internal error: {error!r}")
 
@@ -139,12 +156,16 @@ class Engine:
             self.book.set_mark(event.coin, event.px, event.time)
             self.counters.on_mark(event.coin, event.px, event.time)
             self.protection.after_update(event.time)
+            self.venue_stops.on_marks(event.time)
             return
         if type(event) is venue.MarksUpdated:
             self.on_marks(event.marks, event.time)
             return
         if isinstance(event, venue.OrderFilled):
             self._resync_wanted = True
+            self.venue_stops.note_fill(event.coin)
+            if event.remaining == 0:
+                self.venue_stops.on_gone(event.oid)
             self.events.emit(EventKind.ORDER_FILLED, f"filled {event.side} {event.size:g} {event.coin} @ {event.px:g}",
                              oid=event.oid, coin=event.coin, side=event.side, size=event.size, px=event.px,
                              fee=event.fee, realized_pnl=event.realized_pnl, remaining=event.remaining,
@@ -156,6 +177,15 @@ class Engine:
                           coin=event.coin, pnl=net, losing_streak=self.counters.consecutive_losses)
         elif isinstance(event, (venue.FundingPaid, venue.OrderCancelled, venue.OrderRejected)):
             self._resync_wanted = True
+            if isinstance(event, venue.OrderCancelled):
+                self.venue_stops.on_gone(event.oid)
+        elif isinstance(event, venue.OrderTriggered):
+            self._resync_wanted = True
+            self.events.emit(EventKind.VENUE_STOP_TRIGGERED,
+                             f"VENUE STOP fired on {event.coin}: {event.tpsl} trigger {event.trigger_px:g} reached "
+                             f"(mark {event.mark:g}); the venue closes the position", coin=event.coin,
+                             oid=event.oid, trigger_px=event.trigger_px, mark=event.mark, tpsl=event.tpsl,
+                             client_id=event.client_id)
         elif isinstance(event, venue.Liquidated):
             self.liquidated = True
             self._resync_wanted = True
@@ -177,6 +207,7 @@ class Engine:
         self.book.set_marks(marks, at)
         self.counters.on_marks(marks, at)
         self.protection.after_update(at)
+        self.venue_stops.on_marks(at)
 
     # ---- orders --------------------------------------------------------------------------
 
@@ -227,8 +258,13 @@ class Engine:
         self.events.emit(EventKind.ORDER_SENT, f"{decision.intent.side} {decision.coin} {ack.status}, filled "
                          f"{ack.filled_size:g}{' (reducing)' if decision.reducing else ''}",
                          market=decision.coin, **placed.order_fields())
+        if placed.children_error:
+            self.events.emit(EventKind.VENUE_STOP_FAILED, f"the venue refused the bracket of {decision.coin}: "
+                             f"{placed.children_error}", coin=decision.coin, error=placed.children_error)
+        if decision.intent.trailing_stop is not None and not decision.reducing:
+            self.venue_stops.note_fill(decision.coin, decision.intent.trailing_stop)
         self._resync_wanted = True
-        await self.settle()
+        await self.settle()  # the reconciliation, and the position's venue stop placed after it
         return SubmitResult(SubmitStatus.SENT, decision, ack=ack)
 
     # ---- pending ---------------------------------------------------------------------------

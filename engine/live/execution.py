@@ -64,6 +64,8 @@ class Placed(NamedTuple):
     request: venue.OrderRequest | None
     ack: venue.OrderAck | None
     error: str | None
+    children: tuple[venue.OrderAck, ...] = ()  # a bracket's TP/SL children, as the venue answered them
+    children_error: str | None = None  # why a child was not taken
 
     def order_fields(self) -> dict:
         """The order as the event log and the store record it: size base units, px USD."""
@@ -114,8 +116,40 @@ class Executor:
                 await self.connector.set_leverage(decision.coin, int(intent.leverage or 1), isolated=isolated)
             except venue.ConnectorError as exc:
                 return Placed(request, None, f"leverage refused: {exc.message}")
+        children = self.bracket_for(decision, request) if not decision.reducing else []
+        if children:
+            acks = await self.connector.place_group([request, *children], "normalTpsl")
+            ack = await self.settled(acks[0], request)
+            refused = [f"{c.trigger.tpsl} child: {a.error or a.code}" for c, a in zip(children, acks[1:]) if not a.ok]
+            error = (ack.error or ack.code or "rejected") if not ack.ok else None
+            return Placed(request, ack, error, tuple(acks[1:]), "; ".join(refused) or None)
         ack = await self.settled(await self.connector.place(request), request)
         return Placed(request, ack, (ack.error or ack.code or "rejected") if not ack.ok else None)
+
+    def bracket_for(self, decision: Decision, entry: venue.OrderRequest) -> list[venue.OrderRequest]:
+        """An entry's `stop_loss` / `take_profit` as reduce-only market triggers for the entry's
+        size, the other side (Hyperliquid's normalTpsl children: they rest once the entry fills)."""
+        intent = decision.intent
+        info = self.book.markets[decision.coin]
+        side = "sell" if entry.side == "buy" else "buy"
+        children = []
+        for tpsl, px in (("sl", intent.stop_loss), ("tp", intent.take_profit)):
+            if px is None:
+                continue
+            children.append(self.trigger_order(entry.coin, side, entry.size, px, tpsl, True, self.slippage,
+                                               info.sz_decimals, f"{entry.client_id}-{tpsl}"))
+        return children
+
+    @staticmethod
+    def trigger_order(coin: str, side: str, size, trigger_px: float, tpsl: str, is_market: bool, slippage: float,
+                      sz_decimals: int, client_id: str) -> venue.OrderRequest:
+        """A reduce-only trigger order on the market's increments: its limit is the trigger price
+        moved `slippage` the way it executes (the worst price it may fill at)."""
+        # a stop rounds toward the mark (a sell's up, a buy's down), never looser; a take-profit to the nearest
+        trigger = round_price(trigger_px, sz_decimals, side if tpsl == "sl" else None)
+        limit = round_price(trigger_px * (1 + slippage if side == "buy" else 1 - slippage), sz_decimals, side)
+        return venue.OrderRequest(coin, side, size, limit, "Gtc", True, client_id,
+                                  venue.Trigger(trigger, tpsl, is_market))
 
     async def place_reduce(self, order: ReduceOrder) -> Placed:
         request = venue.OrderRequest(order.coin, order.side, order.size, order.limit_px, "Ioc", True,

@@ -1,6 +1,7 @@
 """Webhook notifications (SPEC section 5): NOTIFY-tier orders, breaker trips, trading-state
-changes, panic exits, liquidations, a dead-man switch the venue refuses or fires, and an API
-wallet about to expire are POSTed as JSON to every configured URL.
+changes, panic exits (and every retry of an incomplete one), liquidations, a dead-man switch
+the venue refuses or fires, and an API wallet about to expire are POSTed as JSON to every
+configured URL.
 
 Never in the gate's way: the engine's listener only puts the event on a bounded queue; one
 background task delivers, retrying 5xx, 429 and network errors with exponential backoff. A
@@ -19,8 +20,9 @@ from engine.domain.events import EngineEvent, EventKind
 log = logging.getLogger("perpguard.notify")
 
 NOTIFY_KINDS = frozenset({EventKind.NOTIFIED, EventKind.BREAKER_TRIPPED, EventKind.STATE_CHANGED, EventKind.PANIC_STARTED,
-                          EventKind.PANIC_DONE, EventKind.LIQUIDATED, EventKind.DEAD_MAN_REFUSED,
-                          EventKind.DEAD_MAN_FIRED, EventKind.AGENT_EXPIRING})
+                          EventKind.PANIC_DONE, EventKind.PANIC_RETRY, EventKind.LIQUIDATED, EventKind.DEAD_MAN_REFUSED,
+                          EventKind.DEAD_MAN_FIRED, EventKind.AGENT_EXPIRING, EventKind.VENUE_STOP_FAILED,
+                          EventKind.VENUE_STOP_TRIGGERED})
 QUEUE_LIMIT = 1000
 
 

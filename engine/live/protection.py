@@ -7,11 +7,22 @@ breakers and the margin buffer are recomputed and acted on.
 - buffer < panicBuffer: panic exit (cancel all, flatten with reduce-only IOCs from the live
   size, re-read, repeat), then HALTED (latched). The kill switch is the same, HALTED first.
 - De-risk and panic act on fresh marks only; the kill switch always acts.
+- A panic exit finishes (SPEC section 6): before it acts it records through the journal that the
+  account is being flattened (`Flattening`: cause, since), and clears the record once flat. An
+  exit that leaves positions open (attempts ran out, the venue refused or was unreachable)
+  keeps trying in rounds, `RETRY_FIRST_SECONDS` apart, doubling to `RETRY_MAX_SECONDS`, each
+  incomplete round told as a `panic_retry` event (a webhook), until the account is flat. An
+  exit that a crash, `kill -9` or a restart interrupted resumes at start (`resume_flattening`,
+  after the engine has reconciled): sized from the reconciled position, so a close that landed
+  before the crash is not sent again.
+- `resume` is refused while the account is being flattened (`FlatteningInProgress`): a kill
+  switch that was pulled finishes. A trader who must stop it closes the positions on the venue;
+  the next round sees the account flat, clears the record, and `resume` works again.
 
 Everything it needs comes through its constructor: the Book and counters it reads, the trading
 state it moves, the executor and connector it acts through, the event log it reports to, the
-engine's task set, and two calls back into the engine (`resync`: re-read the venue;
-`on_halted`: cancel held risk when trading goes HALTED).
+engine's task set, the journal that keeps the flattening record, and two calls back into the
+engine (`resync`: re-read the venue; `on_halted`: cancel held risk when trading goes HALTED).
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from engine.domain.events import EventKind
 from engine.domain.model import TradingState, TradingStateChanged
 from engine.live.event_log import EventLog
 from engine.live.execution import Executor
+from engine.live.journal import Journal, NoJournal
 from engine.live.tasks import Tasks
 from engine.risk.book import Book
 from engine.risk.counters import RiskCounters
@@ -34,7 +46,7 @@ from engine.risk.policies import Policy
 from engine.risk.policies.buffer import MinMarginBuffer
 from engine.risk.policies.losses import LossLimit, MaxDrawdown
 from engine.risk.policies.market_data import StaleData
-from engine.risk.trading_state import LATCHED, TradingStateMachine
+from engine.risk.trading_state import LATCHED, Flattening, TradingStateMachine
 from engine.venues import connector as venue
 
 log = logging.getLogger("perpguard.engine")
@@ -44,6 +56,13 @@ REMAINDER_ORDERS = 10  # de-risk: orders after a partial fill, for the remainder
 REFILL_SECONDS = 0.25  # after an exit that filled nothing on a book it emptied, before the next
 PANIC_SLIPPAGE = 0.05  # panic exits accept up to 5% from mark: getting out beats the price
 DEFAULT_MAX_MARK_AGE = 10.0
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 2.0, 30.0  # an incomplete panic exit's rounds: 2, 4, 8, 16, 30, 30 ... s apart
+RECORD_WAIT_SECONDS = 0.5  # a panic waits at most this long for its flattening record to be on disk, then acts
+UNREACHABLE = frozenset({"VenueUnavailable", "RateLimited"})  # the venue did not take the order: wait for the next round
+
+
+class FlatteningInProgress(Exception):
+    """`resume` refused: a panic exit (the kill switch) is still flattening the account."""
 
 
 class Protection:
@@ -51,13 +70,23 @@ class Protection:
 
     def __init__(self, book: Book, counters: RiskCounters, trading: TradingStateMachine, executor: Executor,
                  connector: venue.Connector, clock: Clock, events: EventLog, tasks: Tasks,
-                 resync: Callable[[], Awaitable[None]], on_halted: Callable[[str], None]) -> None:
+                 resync: Callable[[], Awaitable[None]], on_halted: Callable[[str], None],
+                 journal: Journal | None = None) -> None:
         self.book, self.counters, self.trading = book, counters, trading
         self.executor, self.connector, self.clock = executor, connector, clock
         self.events, self.tasks = events, tasks
+        self.journal = journal or NoJournal()
         self._resync, self._on_halted = resync, on_halted
         self.reducing = False  # a de-risk order is in flight: wait for its result
-        self.panicking = False
+        self.panicking = False  # a panic round is acting now
+        # the account is being flattened (the durable record), the rounds so far in this process,
+        # and when the next one starts (clock s; None while one runs)
+        self.flattening: Flattening | None = None
+        self.flatten_attempt = 0
+        self.next_attempt_at: float | None = None
+        self.retry_first, self.retry_max = RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS
+        self._retrying: asyncio.Task | None = None
+        self._round_error: str | None = None
         self._reported_stale = False
         self.configure([])
 
@@ -196,43 +225,155 @@ class Protection:
             self.tasks.spawn(self._panic_exit(cause, halt_first=False))
 
     async def _panic_exit(self, cause: str, halt_first: bool) -> None:
-        """Cancel all, close every position with reduce-only IOCs from the live size, re-read,
-        repeat until flat or attempts run out; then HALTED (latched) and alert."""
+        """Record that the account is being flattened, then cancel all, close every position with
+        reduce-only IOCs from the live size, re-read, repeat until flat or attempts run out; then
+        HALTED (latched) and alert. Positions left open are retried in the background."""
         self.panicking = True
         now = self.clock.now()
         try:
+            self._begin_flattening(cause, now)  # queued first: a crash after this resumes the exit
             if halt_first:
                 self.record(self.trading.halt(cause, now))
             else:
                 self.record(self.trading.reduce_only("panic_exit", now, LATCHED))
             self.events.emit(EventKind.PANIC_STARTED, f"PANIC EXIT: {cause}: cancelling all orders and closing every position", cause=cause)
+            await self._record_durable()
+            flat = await self._round()
+            self.record(self.trading.halt(cause, self.clock.now()))
+            self.events.emit(EventKind.PANIC_DONE, f"panic exit {'complete: flat' if flat else 'INCOMPLETE: positions remain'}; trading HALTED",
+                      flat=flat, positions=len(self.book.positions()), attempt=self.flatten_attempt)
+            if flat:
+                self._end_flattening()
+            else:
+                self._retry_in_background()
+        finally:
+            self.panicking = False
+
+    def _begin_flattening(self, cause: str, now: float) -> None:
+        """The durable record, once per exit (a kill during an exit keeps the first one)."""
+        if self.flattening is None:
+            self.flattening = Flattening(cause, now)
+            self.flatten_attempt = 0
+            self.journal.flattening(self.flattening)
+
+    async def _record_durable(self) -> None:
+        """Let the record reach the disk before the venue is touched, for a bounded time: with
+        the database locked the exit acts anyway (the record lands as soon as it answers)."""
+        try:
+            durable = await asyncio.wait_for(self.journal.durable(), RECORD_WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            durable = False
+        if not durable:
+            log.error("the panic exit's flattening record is not on disk yet: acting anyway")
+
+    def _end_flattening(self) -> None:
+        self.flattening, self.next_attempt_at = None, None
+        self.journal.flattening(None)
+
+    async def _round(self) -> bool:
+        """One round of the exit: cancel all, then close from the live position until flat or
+        PANIC_ATTEMPTS are used (a venue that does not take the orders ends the round early).
+        True when the venue's account, read again, is flat."""
+        self.flatten_attempt += 1
+        self.next_attempt_at = None
+        self._round_error = None
+        label = "panic" if self.flatten_attempt == 1 else f"panic round {self.flatten_attempt}"
+        try:
             await self.connector.cancel_all()
             await self._resync()
             for attempt in range(1, PANIC_ATTEMPTS + 1):
                 orders = flatten_orders(self.book, max(PANIC_SLIPPAGE, self.executor.slippage))
                 if not orders:
                     break
-                filled = 0.0
+                filled, unreachable = 0.0, False
                 for order in orders:
-                    filled += (await self._send_reduce(order, f"panic attempt {attempt}")).filled_size
+                    ack = await self._send_reduce(order, f"{label} attempt {attempt}")
+                    filled += ack.filled_size
+                    if ack.code in UNREACHABLE:
+                        unreachable, self._round_error = True, ack.error or ack.code
+                if filled == 0 and unreachable:
+                    break  # the venue is not taking orders: the next round, after a pause, tries again
                 if filled == 0:  # the book had nothing within the price cap: let makers refill it
                     await asyncio.sleep(REFILL_SECONDS)
-            flat = not self.book.positions()
-            self.record(self.trading.halt(cause, self.clock.now()))
-            self.events.emit(EventKind.PANIC_DONE, f"panic exit {'complete: flat' if flat else 'INCOMPLETE: positions remain'}; trading HALTED",
-                      flat=flat, positions=len(self.book.positions()))
-        finally:
-            self.panicking = False
+        except Exception as exc:  # the venue could not be read or reached: the account is not known flat
+            log.warning("panic exit round %d failed: %r", self.flatten_attempt, exc)
+            self._round_error = f"{exc.__class__.__name__}: {exc}"
+            return False
+        return not self.book.positions()
+
+    def _retry_in_background(self) -> None:
+        if self._retrying is None or self._retrying.done():
+            self._retrying = self.tasks.spawn(self._retry_until_flat(), background=True)
+
+    async def _retry_until_flat(self) -> None:
+        """Rounds until the account is flat, `retry_first` seconds apart, doubling up to
+        `retry_max`; every incomplete round alerts (`panic_retry`)."""
+        delay = self.retry_first
+        while self.flattening is not None:
+            self.next_attempt_at = self.clock.now() + delay
+            left = self.book.positions()
+            why = f" ({self._round_error})" if self._round_error else ""
+            self.events.emit(EventKind.PANIC_RETRY, f"FLATTENING: panic exit ({self.flattening.cause}) incomplete after "
+                             f"attempt {self.flatten_attempt}{why}: {len(left)} positions remain; trying again in {delay:g} s",
+                             cause=self.flattening.cause, attempt=self.flatten_attempt, positions=len(left),
+                             next_attempt_at=self.next_attempt_at, error=self._round_error)
+            await asyncio.sleep(delay)
+            while self.panicking:  # a kill's own round is under way: let it end first
+                await asyncio.sleep(REFILL_SECONDS)
+            if self.flattening is None:
+                return
+            self.panicking = True
+            try:
+                flat = await self._round()
+                if flat:
+                    cause = self.flattening.cause
+                    self._end_flattening()
+                    self.record(self.trading.halt(cause, self.clock.now()))
+                    self.events.emit(EventKind.PANIC_DONE, f"panic exit complete after {self.flatten_attempt} attempts: "
+                                     f"flat; trading HALTED", flat=True, positions=0, attempt=self.flatten_attempt)
+                    return
+            finally:
+                self.panicking = False
+            delay = min(self.retry_max, delay * 2)
+
+    def resume_flattening(self) -> None:
+        """At start, once the engine has reconciled with the venue: an exit the last run left
+        unfinished goes on (HALTED, sized from the reconciled position); an account found flat
+        clears the record and stays HALTED (latched: only `resume` lifts it)."""
+        record = self.journal.load_flattening()
+        if record is None:
+            return
+        now = self.clock.now()
+        self.flattening, self.flatten_attempt = record, 0
+        if not self.book.positions():
+            self._end_flattening()
+            self.record(self.trading.halt(record.cause, now))
+            self.events.emit(EventKind.PANIC_DONE, f"panic exit ({record.cause}) interrupted by a restart: the account "
+                             f"is flat; trading stays HALTED", flat=True, positions=0, resumed=True, attempt=0)
+            return
+        if self.panicking:
+            return  # a panic this start began (the reconciled buffer) carries the record on
+        log.warning("resuming the panic exit interrupted by a restart (%s): %d positions open", record.cause,
+                    len(self.book.positions()))
+        self.panicking = True
+        self.tasks.spawn(self._panic_exit(record.cause, halt_first=True))
 
     async def kill(self, cause: str = "kill switch") -> None:
-        """Panic exit + HALTED, at once, whatever the buffer."""
+        """Panic exit + HALTED, at once, whatever the buffer (an exit already under way goes on;
+        one waiting for its next round gets a round now)."""
         if self.panicking:
             self.record(self.trading.halt(cause, self.clock.now()))
             return
         await self._panic_exit(cause, halt_first=True)
 
     def resume(self) -> TradingStateChanged | None:
-        """Lift HALTED and latched stops (the caller has checked the master password)."""
+        """Lift HALTED and latched stops (the caller has checked the master password). Refused
+        (FlatteningInProgress) while a panic exit is still flattening the account."""
+        if self.flattening is not None:
+            raise FlatteningInProgress(
+                f"the panic exit ({self.flattening.cause}) is still flattening the account: attempt "
+                f"{self.flatten_attempt}, {len(self.book.positions())} positions open; resume is refused until it is flat "
+                f"(close them on the venue to end it sooner)")
         change = self.trading.resume(self.clock.now())
         self.record(change)
         return change

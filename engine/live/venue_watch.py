@@ -14,11 +14,14 @@ protected when it is not: the dead-man switch (`scheduleCancel`) and the API wal
 from __future__ import annotations
 
 import logging
+from typing import Callable, Literal
 
 from engine.domain.clock import Clock
 from engine.domain.events import EventKind
 from engine.live.event_log import EventLog
 from engine.venues.connector import DEAD_MAN_DAILY_FIRES, AccountMode, Connector, DeadManStatus
+
+DeadManMode = Literal["flat", "always"]
 
 log = logging.getLogger("perpguard.live")
 
@@ -29,10 +32,18 @@ DAY = 86_400.0
 
 
 class VenueWatch:
-    def __init__(self, connector: Connector, events: EventLog, clock: Clock) -> None:
+    """`protected()` counts the open positions that carry a stop resting on the venue: the switch
+    would cancel those stops too, so with `dead_man = "flat"` (the default) it is armed only
+    while there are none (the account is flat, or its positions have no venue stops), and
+    cleared otherwise; `dead_man = "always"` arms it whatever the positions."""
+
+    def __init__(self, connector: Connector, events: EventLog, clock: Clock,
+                 protected: Callable[[], int] = lambda: 0, mode: DeadManMode = "flat") -> None:
         self.connector = connector
         self.events = events
         self.clock = clock
+        self.protected = protected
+        self.mode = mode
         self.dead_man = DeadManStatus()
         self.account_mode: AccountMode = "standard"
         self._agent_warned_at = float("-inf")
@@ -43,7 +54,16 @@ class VenueWatch:
 
     async def arm(self, seconds: float | None = DEAD_MAN_SECONDS) -> DeadManStatus:
         """Arm the switch `seconds` ahead (None clears it on a clean stop) and report what changed."""
+        protected = self.protected() if seconds and self.mode == "flat" else 0
         try:
+            if protected:  # it would cancel the stops that protect the positions: keep it cleared
+                cleared = await self.connector.arm_dead_man(None) if self.dead_man.armed or self.dead_man.reason is None \
+                    else self.connector.dead_man
+                status = DeadManStatus(False, None, f"{DISARMED}: {protected} position{'s' if protected > 1 else ''} "
+                                       f"carry venue stops, which scheduleCancel would cancel "
+                                       f'(dead_man = "always" arms it anyway)', cleared.fired_today)
+                self.note(status)
+                return status
             status = await self.connector.arm_dead_man(seconds)
         except Exception as exc:  # a connector that raises anyway: the previous deadline stands
             log.exception("arming the dead-man switch failed")
@@ -58,12 +78,11 @@ class VenueWatch:
                              f"the venue's dead-man switch fired: every resting order was cancelled "
                              f"({status.fired_today} of {DEAD_MAN_DAILY_FIRES} fires today)",
                              fired_today=status.fired_today)
-        refused = not status.armed and status.reason is not None and status.reason != CLEARED
-        if refused and (before.armed or before.reason != status.reason):
+        if refused(status) and (before.armed or before.reason != status.reason):
             self.events.emit(EventKind.DEAD_MAN_REFUSED,
                              f"the venue's dead-man switch is NOT armed: resting orders will not be cancelled "
                              f"if perpguard dies ({status.reason})", reason=status.reason)
-        elif status.armed and not before.armed and before.reason not in (None, CLEARED):
+        elif status.armed and not before.armed and refused(before):
             self.events.emit(EventKind.DEAD_MAN_ARMED, "the venue's dead-man switch is armed again",
                              until=status.until)
 
@@ -88,3 +107,10 @@ class VenueWatch:
 
 
 CLEARED = "cleared"  # the reason a connector gives when the switch was cleared on purpose
+DISARMED = "disarmed"  # perpguard keeps it cleared: venue stops protect the positions
+
+
+def refused(status: DeadManStatus) -> bool:
+    """Not armed because the venue would not (or could not) arm it, not by our choice."""
+    return not status.armed and status.reason is not None and status.reason != CLEARED \
+        and not status.reason.startswith(DISARMED)

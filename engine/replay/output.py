@@ -18,6 +18,10 @@ def render_timeline(result: ReplayResult) -> str:
             f"{result.bars} bars ({result.marks} marks): "
             f"{'LIQUIDATED' if result.liquidated else 'never liquidated'}; minimum margin buffer {buffer}; "
             f"equity {result.equity_end:,.2f} USD at the end")
+    if result.engine_died_at is not None:
+        died = any(e["kind"] == "engine_died" for e in result.events)
+        head += (f"; the engine died at {_hhmmss(result.engine_died_at)} UTC (only the venue acted after)" if died else
+                 f"; the engine was to die at {_hhmmss(result.engine_died_at)} UTC, after the account was gone")
     lines = [head, ""]
     for e in result.events:
         count = f"  (x{e['count']}, until {_hhmmss(e['last_at'])})" if e.get("count") else ""

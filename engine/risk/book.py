@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from engine.domain.margin import MarginTable, liquidation_price, margin_buffer, distance_to_liquidation
+from engine.domain.margin import MarginTable, buffer_price, distance_to_liquidation, liquidation_price, margin_buffer
 from engine.domain.model import Account, MarginMode, MarketInfo, OpenOrder, Position
 
 
@@ -263,6 +263,24 @@ class Book:
                 return None
             available = self._cross_value - mm_cross
         return liquidation_price(leg.mark, leg.position.size, available, rate)
+
+    def buffer_px(self, coin: str, buffer: float) -> float | None:
+        """The price of `coin` at which the margin buffer backing its position (the account's,
+        or the leg's own when isolated) would reach `buffer`; None if none or unknown."""
+        leg = self._legs.get(coin)
+        if leg is None or leg.mark is None or leg.maintenance is None:
+            return None
+        rate = self.margin_table(coin).maintenance_rate(leg.notional)
+        if leg.position.margin_mode is MarginMode.ISOLATED:
+            if leg.isolated_margin is None:
+                return None
+            value, maintenance = leg.isolated_margin, leg.maintenance
+        else:
+            maintenance = self.cross_maintenance_margin
+            if maintenance is None or self._cross_value is None:
+                return None
+            value = self._cross_value
+        return buffer_price(leg.mark, leg.position.size, value, maintenance, rate, buffer)
 
     def distance(self, coin: str) -> float | None:
         mark = self.marks.get(coin)

@@ -54,8 +54,9 @@ class RiskGate:
         state = self.trading.state
         p = Projection(intent, self.book, self.counters, state, now)
         wrong_margin = self._needs_isolated(p)
+        bracket = self.bracket_problems(p) if intent.stop_loss is not None or intent.take_profit is not None else ()
         if (state is _ACTIVE and not p.reducing and not p.would_increase_reduce_only and not wrong_margin
-                and self.book.feed_stale_since is None and self._clear(p)):
+                and not bracket and self.book.feed_stale_since is None and self._clear(p)):
             # The common case: an entry no rule has anything to say about (one compiled check).
             return self._decision(p, now, (), False, _INSTANT, None)
         reasons: list[Reason] = []
@@ -73,6 +74,7 @@ class RiskGate:
             reasons.append(Reason(_GATE, "ORDER", "ISOLATED_ONLY",
                                   f"{p.coin} is isolated-only on the venue: send the entry with "
                                   f'margin_mode "isolated" (and its leverage)'))
+        reasons.extend(bracket)
         if p.would_increase_reduce_only:
             reasons.append(Reason(_GATE, "ORDER", "REDUCE_ONLY_WOULD_INCREASE",
                                   f"Reduce-only {intent.side} on {p.coin} would increase the position (size {p.s0:g})"))
@@ -95,6 +97,34 @@ class RiskGate:
         if p.reducing:
             tier, hold = Tier.INSTANT, None
         return self._decision(p, now, tuple(reasons), denied, tier, hold)
+
+    def bracket_problems(self, p: Projection) -> tuple[Reason, ...]:
+        """An entry's `stop_loss` / `take_profit` become reduce-only children resting on the venue
+        (Hyperliquid's normalTpsl): a child on the wrong side of the entry or the mark would fire
+        at once, so it is a VALIDATION error naming the field; a stop that the liquidation
+        would beat is denied (STOP_BEYOND_LIQUIDATION) with both prices."""
+        if p.reducing:
+            return ()
+        intent, sign, problems = p.intent, p.sign, []
+        for field, px, below in (("stop_loss", intent.stop_loss, True), ("take_profit", intent.take_profit, False)):
+            if px is None:
+                continue
+            # a buy's stop sits below the entry and the mark, its take-profit above; a sell's the other way
+            want_below = below == (sign > 0)
+            for what, ref in (("entry", p.px), ("mark", p.mark)):
+                if ref is not None and (px >= ref if want_below else px <= ref):
+                    side = "below" if want_below else "above"
+                    problems.append(Reason(_GATE, "ORDER", "VALIDATION",
+                                           f"{field} {px:g} must be {side} the {intent.side}'s {what} {ref:g}: "
+                                           f"it would fire at once", ref, px, field=field))
+                    break
+        liq = p.liquidation_px
+        stop = intent.stop_loss
+        if stop is not None and liq is not None and (stop <= liq if sign > 0 else stop >= liq):
+            problems.append(Reason(_GATE, "ORDER", "STOP_BEYOND_LIQUIDATION",
+                                   f"stop_loss {stop:g} is beyond the projected liquidation price {liq:,.6g}: the venue "
+                                   f"would liquidate the position before the stop fires", liq, stop, field="stop_loss"))
+        return tuple(problems)
 
     def _needs_isolated(self, p: Projection) -> bool:
         """An entry on an isolated-only market (`onlyIsolated`, HIP-3 dexes) that would open cross

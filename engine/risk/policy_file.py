@@ -21,6 +21,10 @@ DEFAULT_POLICY_BODIES: list[dict] = [
     {"id": "price-band", "type": "PRICE_BAND", "rules": {"maxDeviation": 0.05}},
     {"id": "rate-limit", "type": "RATE_LIMIT", "rules": {"maxTransactions": 60, "period": "minute"}},
     {"id": "order-limits", "type": "ORDER_LIMITS", "rules": {"maxOpenOrders": 50}},
+    # Protection that outlives the engine (the venue-protection issue): a stop resting on the
+    # venue for every position, where the buffer would reach 0.15 (below panic, above liquidation).
+    {"id": "venue-stop", "type": "VENUE_STOP",
+     "rules": {"triggerBuffer": 0.15, "orderKind": "market", "limitSlippage": 0.02, "minDistance": 0.005}},
 ]
 
 

@@ -4,13 +4,27 @@ REDUCE_ONLY may have several causes at once, each lifting its own way: the margi
 when the buffer recovers (the engine calls `lift`), a loss limit's at its period's end
 (`until`), a latched one (drawdown) only by `resume`. HALTED lifts only by `resume`.
 Every transition returns a TradingStateChanged event for the store and the console.
+
+`Flattening` is the record a panic exit (or the kill switch) keeps while the account is being
+flattened: saved before the exit acts and cleared once the account is flat, so an exit that a
+crash, `kill -9` or a restart interrupted resumes at start (SPEC section 6).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from engine.domain.model import TradingState, TradingStateChanged
 
 LATCHED = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class Flattening:
+    """A panic exit under way: why (`cause`, as HALTED will say) and since when (epoch s)."""
+
+    cause: str
+    since: float
 
 
 class TradingStateMachine:

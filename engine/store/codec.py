@@ -1,4 +1,5 @@
-"""Domain values to stored text and back: canonical JSON, pending actions, the trading state."""
+"""Domain values to stored text and back: canonical JSON, pending actions, the trading state and
+the panic exit's flattening record."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from engine.domain.model import OrderIntent, Tier, TradingState
 from engine.live.pending import PendingAction, PendingStatus
 from engine.store.tables import PendingRow
-from engine.risk.trading_state import LATCHED, TradingStateMachine
+from engine.risk.trading_state import LATCHED, Flattening, TradingStateMachine
 
 
 def canonical(value: object) -> str:
@@ -61,3 +62,13 @@ def trading_machine(text: str) -> TradingStateMachine:
     data = parse(text)
     causes = {c: LATCHED if u == "LATCHED" else u for c, u in data["causes"].items()}
     return TradingStateMachine(TradingState(data["state"]), causes, data["halt_cause"])
+
+
+def flattening_text(record: Flattening | None) -> str:
+    """The record as JSON; `null` once the account is flat (the setting stays, chained)."""
+    return canonical(None if record is None else {"cause": record.cause, "since": record.since})
+
+
+def flattening_record(text: str) -> Flattening | None:
+    data = parse(text)
+    return None if data is None else Flattening(str(data["cause"]), float(data["since"]))

@@ -5,7 +5,9 @@
   `deny`); what the venue answered is in the orders table and the chained events;
 - pending actions (`engine.live.pending.PendingStore`): saved in order; the caller waits for
   `durable()` before acknowledging;
-- every change a limit depends on (`RiskCounters(journal=...)`), replayed at start.
+- every change a limit depends on (`RiskCounters(journal=...)`), replayed at start;
+- the panic exit's flattening record (`engine.live.journal.Journal.flattening`): saved before the
+  exit acts, cleared when flat, read back at start to resume an interrupted exit.
 
 `durable()` waits at most `deadline` seconds (1 s by default): with the database locked or gone,
 an order is refused within about a second (nothing is sent) instead of freezing the engine.
@@ -16,6 +18,7 @@ from __future__ import annotations
 from engine.domain.model import Decision, Tier
 from engine.live.pending import PendingAction
 from engine.risk.counters import LONGEST_WINDOW, CounterChange, RiskCounters
+from engine.risk.trading_state import Flattening
 from engine.store.counter_log import CounterLog
 from engine.store.store import Store
 from engine.store.writer import StoreWriter
@@ -43,6 +46,14 @@ class DurableJournal:
 
     async def durable(self) -> bool:
         return await self.writer.durable(self.deadline)
+
+    # ---- the panic exit's flattening record ---------------------------------------------------
+
+    def flattening(self, record: Flattening | None) -> None:
+        self.writer.submit(self.store.save_flattening, record)
+
+    def load_flattening(self) -> Flattening | None:
+        return self.store.load_flattening()
 
     # ---- pending actions (engine.live.pending.PendingStore) ----------------------------------
 

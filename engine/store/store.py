@@ -29,9 +29,10 @@ from engine.store.trail import AuditTrail, ChainedWrite
 from engine.store.verify import verify
 from engine.store.tables import EquityRow, FillRow, OrderRow, PendingRow, PolicyRow, ResultRow, SettingRow, TokenRow
 from engine.store.tokens import TokenInfo
-from engine.risk.trading_state import TradingStateMachine
+from engine.risk.trading_state import Flattening, TradingStateMachine
 
 TRADING_STATE_KEY = "trading_state"
+FLATTENING_KEY = "flattening"  # the panic exit under way (engine.risk.trading_state.Flattening)
 APPEND_BATCH = 5000  # events per transaction in append_events
 
 
@@ -162,6 +163,16 @@ class Store:
         """The saved machine, or None if none was ever saved (a fresh install starts ACTIVE)."""
         text = self.get_setting(TRADING_STATE_KEY)
         return codec.trading_machine(text) if text is not None else None
+
+    def save_flattening(self, record: Flattening | None, at: float | None = None) -> None:
+        """The panic exit's record (None: flat, cleared), chained as a setting change by "system"."""
+        self.set_setting(FLATTENING_KEY, codec.flattening_text(record), actor=SYSTEM,
+                         at=record.since if record is not None and at is None else at)
+
+    def load_flattening(self) -> Flattening | None:
+        """The record if a panic exit was still flattening when the engine last ran, else None."""
+        text = self.get_setting(FLATTENING_KEY)
+        return codec.flattening_record(text) if text is not None else None
 
     # -- audit chain ----------------------------------------------------------------------------
 

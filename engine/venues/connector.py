@@ -16,7 +16,8 @@ Order lifecycle, as events: `OrderAccepted` (the venue took it) → zero or more
 (`remaining` > 0 while part of it is still live) → it ends with `OrderFilled(remaining=0)` or
 `OrderCancelled` (IOC remainder, a cancel, the dead-man switch, a liquidation). An order
 refused outright gets one `OrderRejected` and nothing else. An order is resting (open) from its
-`OrderAccepted` until it ends, unless its tif is `Ioc`.
+`OrderAccepted` until it ends, unless its tif is `Ioc`. A trigger order rests until the mark
+fires it (`OrderTriggered`), then fills (or is cancelled) like a market or limit order.
 """
 
 from __future__ import annotations
@@ -48,6 +49,37 @@ class ConnectorError(Exception):
         self.message = message
 
 
+TpSl = Literal["sl", "tp"]
+# How orders sent together relate (Hyperliquid's `grouping`): `na` none; `normalTpsl` an entry
+# followed by its reduce-only trigger children, which wait for the entry to fill and rest then;
+# `positionTpsl` triggers that follow the whole position: when one fires it closes what the
+# position is at that moment, whatever its size was when it was placed.
+Grouping = Literal["na", "normalTpsl", "positionTpsl"]
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A trigger order's condition. It fires when the mark reaches `trigger_px`: a stop-loss
+    (`sl`) of a sell (closing a long) at or below it, of a buy at or above it; a take-profit
+    (`tp`) the other way round. Then it executes as a market order (`is_market`: at the book,
+    within the venue's slippage cap) or as a limit at the order's `limit_px`."""
+
+    trigger_px: Decimal
+    tpsl: TpSl = "sl"
+    is_market: bool = True
+
+    def __post_init__(self) -> None:
+        if self.tpsl not in ("sl", "tp"):
+            raise ValueError(f"tpsl must be 'sl' or 'tp', not {self.tpsl!r}")
+        object.__setattr__(self, "trigger_px", to_decimal(self.trigger_px))
+
+    def fires(self, side: str, mark: float) -> bool:
+        """Whether a mark fires it, for an order on `side`."""
+        px = float(self.trigger_px)
+        falling = (side == "sell") == (self.tpsl == "sl")  # a long's stop, a short's take-profit
+        return mark <= px if falling else mark >= px
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """One order as the venue receives it.
@@ -55,7 +87,8 @@ class OrderRequest:
     `size` base units and `limit_px` USD, exact Decimals already on the market's increments
     (the venue rejects them otherwise, as Hyperliquid does). Floats and strings are converted
     through their shortest repr. A market order is an `Ioc` at mark ± the slippage cap.
-    `Alo` is post-only. `client_id` is the idempotency key (Hyperliquid's cloid).
+    `Alo` is post-only. `client_id` is the idempotency key (Hyperliquid's cloid). With a
+    `trigger` it is a trigger order: it rests (status `resting`) until the mark fires it.
     """
 
     coin: str
@@ -65,6 +98,7 @@ class OrderRequest:
     tif: TimeInForce = "Gtc"
     reduce_only: bool = False
     client_id: str | None = None
+    trigger: Trigger | None = None  # a trigger order (rests until the mark fires it); tif is then ignored
 
     def __post_init__(self) -> None:
         if self.side not in ("buy", "sell"):
@@ -224,6 +258,21 @@ class OrderCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderTriggered:
+    """A resting trigger order fired at `mark` (its `trigger_px` reached): it now executes; its
+    fills follow as `OrderFilled` with the same oid."""
+
+    oid: str
+    coin: str
+    side: Side
+    trigger_px: float
+    mark: float
+    client_id: str | None
+    time: float
+    tpsl: TpSl = "sl"
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRejected:
     """The venue refused an order. `code` is Hyperliquid's error type (`MinTradeNtl`,
     `PerpMargin`, `ReduceOnly`, `Tick`, `InvalidSize`, `IocCancel`, `BadAloPx`, ...)."""
@@ -282,7 +331,7 @@ class FeedRestored:
 
 
 VenueEvent = Union[
-    MarkUpdated, MarksUpdated, OrderAccepted, OrderFilled, OrderCancelled, OrderRejected,
+    MarkUpdated, MarksUpdated, OrderAccepted, OrderFilled, OrderCancelled, OrderRejected, OrderTriggered,
     FundingPaid, Liquidated, FeedStale, FeedRestored,
 ]
 EventHandler = Callable[[VenueEvent], None]
@@ -314,6 +363,11 @@ class Connector(Protocol):
         ...
 
     async def place(self, order: OrderRequest) -> OrderAck: ...
+
+    async def place_group(self, orders: list[OrderRequest], grouping: Grouping) -> list[OrderAck]:
+        """Several orders in one action, one answer each in order (see `Grouping`): an entry and
+        its TP/SL children (`normalTpsl`), or position stops (`positionTpsl`)."""
+        ...
 
     async def cancel(self, coin: str, oid: str) -> CancelAck: ...
 

@@ -4,6 +4,7 @@ connector running against it, and polling with a timeout instead of sleeping."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable
@@ -74,3 +75,22 @@ async def wait_for(predicate: Callable[[], object], timeout: float = 5.0, what: 
 
 def of_type(events: list, kind: type) -> list:
     return [e for e in events if isinstance(e, kind)]
+
+
+def engine_config(fake: FakeHyperliquid, directory, listen: str = "127.0.0.1:0", markets: tuple[str, ...] = ("BTC",)) -> str:
+    """A perpguard.toml in `directory` for `perpguard --engine-only` trading the master account on
+    `fake` (the agent key in AGENT_ENV); its path."""
+    path = Path(directory) / "perpguard.toml"
+    path.write_text(f"""[engine]
+listen = "{listen}"
+db = "sqlite:///{Path(directory) / 'pg.db'}"
+
+[exchange]
+kind = "hyperliquid"
+network = "testnet"
+account_address = "{MASTER.address}"
+agent_key_env = "{AGENT_ENV}"
+base_url = "{fake.url}"
+markets = {list(markets)!r}
+""".replace("'", '"'))
+    return str(path)

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from engine.domain.model import Name, Text
-from engine.risk.policies import access, buffer, exposure, flow, leverage, losses, market_data, spending, trade_quality  # noqa: F401
+from engine.risk.policies import (  # noqa: F401
+    access, buffer, exposure, flow, leverage, losses, market_data, spending, trade_quality, venue_stop,
+)
 from engine.risk.policies.base import POLICY_TYPES, Policy
 
 # A policy id is a URL path segment (`DELETE /v1/policies/{id}`) and a label in logs: letters,

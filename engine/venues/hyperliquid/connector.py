@@ -25,6 +25,13 @@ connection), or `place` is called again with a client_id already sent, we ask `o
 by cloid before sending anything: a copy that landed is reported, not doubled; a copy that
 did not is waited out to its expiry (after which it can never land) and only then sent again.
 
+Trigger orders (stop-loss / take-profit): `place` sends one alone (grouping `na`);
+`place_group` sends several in one action (`normalTpsl`: an entry and its TP/SL children, which
+wait for the entry to fill; `positionTpsl`: stops that close the whole position), idempotent by
+the orders' cloids the same way. Their prices are rounded as `_rounded` says (a stop never
+looser); a market trigger carries the venue's default 10% cap from its trigger price as its
+limit. Fired triggers come as `OrderTriggered`, then their fills.
+
 Venue-facing times (nonces, expiries, the dead-man deadline) are wall-clock, as the venue
 checks them; event times come from the injected clock, as the engine reads them.
 """
@@ -35,8 +42,9 @@ import asyncio
 import logging
 import time
 import uuid
+from decimal import Decimal
 from collections import OrderedDict
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from typing import Any, AsyncIterator, Callable
 
@@ -47,7 +55,7 @@ from datetime import datetime, timezone
 
 from engine.venues.connector import (
     DEAD_MAN_DAILY_FIRES, AccountMode, CancelAck, ConnectorError, DeadManStatus, EventHandler, FeedRestored,
-    FeedStale, OrderAck, OrderRejected, OrderRequest, VenueEvent, VenueSnapshot,
+    FeedStale, Grouping, OrderAck, OrderRejected, OrderRequest, Trigger, VenueEvent, VenueSnapshot,
 )
 from engine.venues.hyperliquid.budget import (
     AddressBudget, AddressRefused, RateBudget, RateBudgetView, address_weight,
@@ -57,7 +65,7 @@ from engine.venues.hyperliquid.feed import PING_SECONDS, Feed
 from engine.venues.hyperliquid.http import HttpTransport, NotProcessed, OutcomeUnknown, VenueUnavailable, backoff
 from engine.venues.hyperliquid.parse import is_rejected as is_rejected_status
 from engine.venues.hyperliquid.parse import (
-    OrderStatus, UserRole, ack_from_response, ack_from_status, agent_valid_until, fills_of, is_rate_limited,
+    OrderStatus, UserRole, ack_from_response, ack_from_status, acks_from_response, agent_valid_until, fills_of, is_rate_limited,
     parse_asset_ctxs, parse_open_orders, parse_order_status, parse_user_rate_limit, parse_user_role,
 )
 from engine.venues.hyperliquid.signer import ActionSigner, cloid_for
@@ -83,6 +91,7 @@ ABSTRACTION_TTL_SECONDS = 5.0  # userAbstraction weighs 20: read at most this of
 RATE_LIMIT_REFRESH_SECONDS = 5.0  # userRateLimit re-read this long after a fill (debounced)
 FIRE_SAME_MS = 1_000  # scheduledCancel updates within this of each other are one fire
 DAY_MS = 86_400_000
+MARKET_TRIGGER_SLIPPAGE = Decimal("0.10")  # the venue's default cap for market TP/SL, from the trigger price
 
 
 class HyperliquidConnector:
@@ -352,7 +361,7 @@ class HyperliquidConnector:
             unified = unified_account(answers[-1], dict(zip(dexes, states)))
             venue = unified_snapshot(venue, unified, mode)
         now = self.clock.now()
-        open_orders = parse_open_orders(rows, self.stream.client_ids)
+        open_orders = parse_open_orders(rows, self.stream.client_ids, self.stream.requests)
         self.stream.reconcile(open_orders)
         marks, times = dict(self.stream.marks), dict(self.stream.mark_times)
         for coin, px in venue.marks.items():  # positionValue / |szi|: the venue's mark, as of now
@@ -370,25 +379,40 @@ class HyperliquidConnector:
     # ---- orders ----------------------------------------------------------------------------
 
     async def place(self, order: OrderRequest) -> OrderAck:
-        """Round to the market's increments (size down; price never more aggressive), sign with
-        the order's cloid, send; never a second copy of a cloid that may have landed."""
-        info = self._markets.get(order.coin)
-        client_id = order.client_id or f"pg-{uuid.uuid4().hex[:20]}"
-        if info is None or info.sz_decimals is None:
-            return self._refused(order, client_id, "UnknownAsset", f"Unknown asset {order.coin}.")
-        request = replace(order, size=round_size(order.size, info.sz_decimals), client_id=client_id,
-                          limit_px=round_price(order.limit_px, info.sz_decimals, order.side))
-        if request.size <= 0:
-            return self._refused(request, client_id, "InvalidSize",
-                                 f"Order has invalid size. ({order.size} is below the lot of {order.coin})")
-        if request.limit_px <= 0:
-            return self._refused(request, client_id, "InvalidPrice",
-                                 f"Order has invalid price. ({order.limit_px} rounds to 0 on {order.coin}'s tick: "
-                                 f"not sent)")
-        cloid = cloid_for(client_id)
+        """Round to the market's increments (size down; price never more aggressive; a trigger
+        order's prices as `_rounded` says), sign with the order's cloid, send (grouping `na`);
+        never a second copy of a cloid that may have landed."""
+        prepared = self._prepare(order, "na")
+        if isinstance(prepared, OrderAck):
+            self._emit(OrderRejected(None, prepared.client_id, order.coin, prepared.code, prepared.error,
+                                     self.clock.now()))
+            return prepared
+        request = prepared
+        cloid = cloid_for(request.client_id)
         self.stream.expect(cloid, request)
         async with self._one_at_a_time(cloid):  # a concurrent retry waits, then finds this one
             return await self._place(request, cloid)
+
+    def _prepare(self, order: OrderRequest, grouping: Grouping) -> OrderRequest | OrderAck:
+        """The order as it will be sent (a client_id, on the market's increments), or the
+        rejection that keeps it from being sent (not emitted)."""
+        info = self._markets.get(order.coin)
+        client_id = order.client_id or f"pg-{uuid.uuid4().hex[:20]}"
+
+        def refused(code: str, message: str) -> OrderAck:
+            return OrderAck(None, client_id, "rejected", remaining=float(order.size), code=code, error=message)
+
+        if info is None or info.sz_decimals is None:
+            return refused("UnknownAsset", f"Unknown asset {order.coin}.")
+        request = _rounded(replace(order, client_id=client_id), info.sz_decimals)
+        # A positionTpsl trigger takes the whole position when it fires: the venue lets it carry no size.
+        sizeless = grouping == "positionTpsl" and request.trigger is not None
+        if request.size <= 0 and not (sizeless and request.size == 0):
+            return refused("InvalidSize", f"Order has invalid size. ({order.size} is below the lot of {order.coin})")
+        if request.limit_px <= 0 or (request.trigger is not None and request.trigger.trigger_px <= 0):
+            return refused("InvalidPrice", f"Order has invalid price. ({order.limit_px} rounds to 0 on "
+                                           f"{order.coin}'s tick: not sent)")
+        return request
 
     async def _place(self, request: OrderRequest, cloid: str) -> OrderAck:
         client_id = request.client_id
@@ -420,6 +444,139 @@ class HyperliquidConnector:
         if self._sent.get(cloid) is not None:  # a copy may still land: its events will tell
             return OrderAck(None, client_id, "pending", remaining=float(request.size))
         return self._refused(request, client_id, "VenueUnavailable", f"Hyperliquid did not take the order: {problem}")
+
+    async def place_group(self, orders: list[OrderRequest], grouping: Grouping) -> list[OrderAck]:
+        """Several orders in one signed action with this `grouping` (`normalTpsl`: the entry
+        first, then its reduce-only TP/SL triggers; `positionTpsl`: position stops), one answer
+        each, in order: `resting` for an order on the book, a trigger waiting for its price or a
+        child waiting for its entry (`waitingForFill`; its oid is looked up by cloid), `filled` /
+        `partially_filled` for an entry that traded, `rejected` with the venue's per-order code
+        and text.
+
+        Nothing is sent when any order cannot be (an unknown market, a size below the lot, a
+        client_id twice): an entry must never go out without its stop. Idempotent by the
+        orders' cloids as `place` is: after an unknown outcome (or a call again with client_ids
+        already sent) each cloid is asked of `orderStatus` first; if any of them is on the venue
+        the action landed and the answers come from there, else the copy is waited out to its
+        expiry and only then sent again: never a second copy of the group blind."""
+        if grouping not in ("na", "normalTpsl", "positionTpsl"):
+            raise ValueError(f"grouping must be na, normalTpsl or positionTpsl, not {grouping!r}")
+        if not orders:
+            return []
+        prepared = [self._prepare(order, grouping) for order in orders]
+        cloids = [cloid_for(p.client_id) if isinstance(p, OrderRequest) else None for p in prepared]
+        twice = {c for c in cloids if c is not None and cloids.count(c) > 1}
+        bad = next((i for i, p in enumerate(prepared) if isinstance(p, OrderAck) or cloids[i] in twice), None)
+        if bad is not None:
+            acks = []
+            for i, (order, p) in enumerate(zip(orders, prepared)):
+                client_id = p.client_id
+                if isinstance(p, OrderAck):
+                    ack = p
+                elif cloids[i] in twice:
+                    ack = OrderAck(None, client_id, "rejected", remaining=float(p.size), code="DuplicateClientId",
+                                   error=f"client_id {client_id} is twice in the group: not sent")
+                else:
+                    reason = prepared[bad].error if isinstance(prepared[bad], OrderAck) else "a client_id twice"
+                    ack = OrderAck(None, client_id, "rejected", remaining=float(p.size), code="GroupNotSent",
+                                   error=f"not sent: order {bad} of the group was refused ({reason})")
+                self._emit(OrderRejected(None, client_id, order.coin, ack.code, ack.error, self.clock.now()))
+                acks.append(ack)
+            return acks
+        requests: list[OrderRequest] = prepared  # type: ignore[assignment]
+        for request, cloid in zip(requests, cloids):
+            self.stream.expect(cloid, request)
+        async with AsyncExitStack() as stack:
+            for cloid in sorted(set(cloids)):  # one lock order: two overlapping groups never deadlock
+                await stack.enter_async_context(self._one_at_a_time(cloid))
+            return await self._place_group(requests, cloids, grouping)
+
+    async def _place_group(self, requests: list[OrderRequest], cloids: list[str], grouping: Grouping) -> list[OrderAck]:
+        problem = ""
+        for attempt in range(ACTION_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(backoff(attempt - 1))
+            try:
+                if any(cloid in self._sent for cloid in cloids):
+                    landed = await self._group_landed(cloids)
+                    if landed is not None:
+                        return await self._acks_from_statuses(requests, landed)
+                response = await self._send_group(requests, cloids, grouping)
+            except AddressRefused as exc:
+                return [self._refused(r, r.client_id, "RateLimited", str(exc)) for r in requests]
+            except (NotProcessed, OutcomeUnknown, VenueUnavailable) as exc:
+                problem = str(exc)
+                continue
+            for cloid in cloids:
+                self._remember(cloid, None)
+            self._note_refusal(response)
+            acks = acks_from_response(requests, response)
+            acks = [await self._with_oid(ack, cloid) for ack, cloid in zip(acks, cloids)]
+            for request, ack in zip(requests, acks):
+                if ack.ok:
+                    self.stream.acknowledged(ack)
+                else:
+                    self._emit(OrderRejected(None, ack.client_id, request.coin, ack.code, ack.error, self.clock.now()))
+            return acks
+        if any(self._sent.get(cloid) is not None for cloid in cloids):  # a copy may still land
+            return [OrderAck(None, r.client_id, "pending", remaining=float(r.size)) for r in requests]
+        return [self._refused(r, r.client_id, "VenueUnavailable", f"Hyperliquid did not take the orders: {problem}")
+                for r in requests]
+
+    async def _send_group(self, requests: list[OrderRequest], cloids: list[str], grouping: Grouping) -> Any:
+        urgent = all(r.reduce_only for r in requests)  # stops for a position already held
+        await self._address_turn(urgent)
+        self.address.check(len(requests), urgent)  # raises AddressRefused: never sent
+        expires = time.time() + self.order_ttl
+        payload = await asyncio.to_thread(self._signer.orders, list(zip(requests, cloids)), grouping,
+                                          int(expires * 1000))
+        try:
+            return await self._http.exchange(payload, urgent=urgent)
+        except OutcomeUnknown:
+            for cloid in cloids:
+                self._remember(cloid, expires)
+            raise
+
+    async def _group_landed(self, cloids: list[str]) -> list[OrderStatus | None] | None:
+        """Each order of a group on the venue (None: not there), or None when no copy of the
+        group landed and none can any more. One action lands whole or not at all, so any order
+        found means it landed (an order missing then was refused by the venue)."""
+        statuses = [await self._order_status(cloid) for cloid in cloids]
+        if any(s is not None for s in statuses):
+            return statuses
+        expires = max((self._sent.get(cloid) or 0.0 for cloid in cloids), default=0.0)
+        if expires:
+            await asyncio.sleep(max(0.0, expires + EXPIRY_MARGIN_SECONDS - time.time()))
+            statuses = [await self._order_status(cloid) for cloid in cloids]
+            if any(s is not None for s in statuses):
+                return statuses
+        for cloid in cloids:
+            if cloid in self._sent:
+                self._sent[cloid] = None  # expired unseen: it never landed
+        return None
+
+    async def _acks_from_statuses(self, requests: list[OrderRequest], statuses: list[OrderStatus | None]) -> list[OrderAck]:
+        acks = []
+        for request, status in zip(requests, statuses):
+            if status is None:
+                ack = OrderAck(None, request.client_id, "rejected", remaining=float(request.size), code="VenueRejected",
+                               error="the group landed without this order: the venue refused it (its answer was lost)")
+            else:
+                ack = ack_from_status(request, await self._with_fills(status))
+                self.stream.acknowledged(ack)
+            acks.append(ack)
+        return acks
+
+    async def _with_oid(self, ack: OrderAck, cloid: str) -> OrderAck:
+        """A child answered `waitingForFill` has no oid in the answer: ask `orderStatus` by cloid."""
+        if not ack.ok or ack.oid is not None:
+            return ack
+        try:
+            status = await self._order_status(cloid)
+        except (VenueUnavailable, ValueError) as exc:
+            log.warning("could not read the oid of order %s: %s", cloid, exc)
+            return ack
+        return replace(ack, oid=status.oid) if status is not None else ack
 
     @asynccontextmanager
     async def _one_at_a_time(self, cloid: str) -> AsyncIterator[None]:
@@ -624,3 +781,34 @@ def _error_text(response: Any, statuses: list[Any]) -> str:
     if statuses and isinstance(statuses[0], dict) and "error" in statuses[0]:
         return statuses[0]["error"]
     return str(response.get("response") if isinstance(response, dict) else response)
+
+
+def _rounded(order: OrderRequest, sz_decimals: int) -> OrderRequest:
+    """The order on the market's increments (5 significant figures, 6 − szDecimals decimals,
+    integers always valid); size rounded down to the lot.
+
+    - A limit order's price never more aggressive than asked (a buy rounds down, a sell up).
+    - A trigger price never looser than asked: a stop-loss rounds toward the mark (a sell's, a
+      long's stop below the mark, up; a buy's, a short's stop above it, down), at most one
+      tick tighter; a take-profit to the nearest tick.
+    - A trigger's limit: a market trigger carries the venue's cap, the trigger price ∓ 10%
+      (`MARKET_TRIGGER_SLIPPAGE`) rounded away from the trigger, whatever `limit_px` said; a
+      limit trigger's own `limit_px` rounds toward filling (a sell down, a buy up; one tick at
+      most), so a protective exit is never the one that does not fill by a tick.
+    """
+    size = round_size(order.size, sz_decimals)
+    trigger = order.trigger
+    if trigger is None:
+        return replace(order, size=size, limit_px=round_price(order.limit_px, sz_decimals, order.side))
+    # round_price(px, side): a "buy" rounds down, a "sell" up.
+    toward_fill = "buy" if order.side == "sell" else "sell"  # a sell's limit down, a buy's up
+    if trigger.tpsl == "sl":
+        trigger_px = round_price(trigger.trigger_px, sz_decimals, order.side)  # a sell's up, a buy's down
+    else:
+        trigger_px = round_price(trigger.trigger_px, sz_decimals)
+    if trigger.is_market:
+        cap = Decimal(1) + MARKET_TRIGGER_SLIPPAGE if order.side == "buy" else Decimal(1) - MARKET_TRIGGER_SLIPPAGE
+        limit_px = round_price(trigger_px * cap, sz_decimals, toward_fill)
+    else:
+        limit_px = round_price(order.limit_px, sz_decimals, toward_fill)
+    return replace(order, size=size, limit_px=limit_px, trigger=Trigger(trigger_px, trigger.tpsl, trigger.is_market))

@@ -120,15 +120,44 @@ def parse_asset_ctxs(meta_and_ctxs: Any) -> tuple[dict[str, float], dict[str, fl
     return marks, funding
 
 
-def parse_open_orders(rows: list[dict[str, Any]], client_ids: Mapping[str, str]) -> tuple[OpenOrder, ...]:
+_TPSL_OF_TYPE = {"Stop Market": "sl", "Stop Limit": "sl", "Take Profit Market": "tp", "Take Profit Limit": "tp"}
+
+
+def tpsl_of(row: Mapping[str, Any]) -> str | None:
+    """`sl` or `tp` of a trigger row of `frontendOpenOrders` (its `orderType`: `Stop Market`,
+    `Stop Limit`, `Take Profit Market`, `Take Profit Limit`); None when it does not say."""
+    return _TPSL_OF_TYPE.get(str(row.get("orderType")))
+
+
+def parse_open_orders(rows: list[dict[str, Any]], client_ids: Mapping[str, str],
+                      requests: Mapping[str, OrderRequest] | None = None) -> tuple[OpenOrder, ...]:
     """`openOrders` or `frontendOpenOrders` -> OpenOrder (remaining size). A cloid we placed
-    maps back to its client_id; another cloid is reported as it is."""
-    orders = []
-    for row in rows:
+    maps back to its client_id; another cloid is reported as it is.
+
+    Trigger rows (`isTrigger`) carry `trigger_px` (`triggerPx`) and `tpsl` (from `orderType`,
+    else from the order as we sent it, `requests` by cloid); `limit_px` is the row's `limitPx`
+    (for a market trigger, the worst price it may fill at). The TP/SL children of a `normalTpsl`
+    entry that has not filled yet are listed under the entry's `children` (and, on the venue,
+    at the top level too): each order is reported once, children included."""
+    orders: list[OpenOrder] = []
+    seen: set[str] = set()
+    pending = list(rows)
+    while pending:
+        row = pending.pop(0)
+        pending[0:0] = [child for child in row.get("children") or [] if isinstance(child, dict)]
+        oid = str(row["oid"])
+        if oid in seen:
+            continue
+        seen.add(oid)
         cloid = row.get("cloid")
-        orders.append(OpenOrder(str(row["oid"]), canonical_coin(row["coin"]), side_of(row["side"]), float(row["sz"]),
+        trigger_px = tpsl = None
+        if row.get("isTrigger"):
+            trigger_px = float(row["triggerPx"])
+            request = (requests or {}).get(cloid) if cloid else None
+            tpsl = tpsl_of(row) or (request.trigger.tpsl if request is not None and request.trigger else None)
+        orders.append(OpenOrder(oid, canonical_coin(row["coin"]), side_of(row["side"]), float(row["sz"]),
                                 float(row["limitPx"]), bool(row.get("reduceOnly", False)),
-                                client_ids.get(cloid, cloid) if cloid else None))
+                                client_ids.get(cloid, cloid) if cloid else None, trigger_px, tpsl))
     return tuple(orders)
 
 
@@ -211,14 +240,46 @@ def ack_from_status(request: OrderRequest, status: OrderStatus) -> OrderAck:
 
 def ack_from_response(request: OrderRequest, response: Any) -> OrderAck:
     """The `/exchange` answer to one order -> OrderAck."""
-    cid, size = request.client_id, float(request.size)
+    return acks_from_response([request], response)[0]
+
+
+def acks_from_response(requests: list[OrderRequest], response: Any) -> list[OrderAck]:
+    """The `/exchange` answer to an order action -> one OrderAck per order, in order. A refused
+    action (top-level `err`) refuses every order; otherwise each order has its own status."""
     if not isinstance(response, dict) or response.get("status") != "ok":
         message = str(response.get("response") if isinstance(response, dict) else response)
         code = "RateLimited" if is_rate_limited(message) else "ActionRejected"
         if code == "ActionRejected" and message.startswith("User or API Wallet"):
             code = "AgentNotApproved"
-        return OrderAck(None, cid, "rejected", remaining=size, code=code, error=message)
-    result = response["response"]["data"]["statuses"][0]
+        return [OrderAck(None, r.client_id, "rejected", remaining=float(r.size), code=code, error=message)
+                for r in requests]
+    statuses = response["response"]["data"]["statuses"]
+    acks = []
+    for i, request in enumerate(requests):
+        if i < len(statuses):
+            acks.append(ack_from_result(request, statuses[i]))
+        else:
+            acks.append(OrderAck(None, request.client_id, "rejected", remaining=float(request.size),
+                                 code="VenueRejected", error=f"the venue answered no status for order {i}"))
+    return acks
+
+
+# An order status that is a bare word: a normalTpsl child waiting for its entry to fill (or an
+# untriggered trigger, as some answers say it). It has no oid yet.
+WAITING_STATUSES = ("waitingForFill", "waitingForTrigger")
+
+
+def ack_from_result(request: OrderRequest, result: Any) -> OrderAck:
+    """One order's entry of `statuses` -> OrderAck: `resting` (on the book, a trigger waiting for
+    its price, or a child waiting for its entry: `waitingForFill`, oid unknown yet), `filled` /
+    `partially_filled` / `resting` with a fill, or `rejected` with the venue's error and code."""
+    cid, size = request.client_id, float(request.size)
+    if isinstance(result, str):
+        if result in WAITING_STATUSES:
+            return OrderAck(None, cid, "resting", remaining=size)
+        return OrderAck(None, cid, "rejected", remaining=size, code=error_code(result), error=result)
+    if not isinstance(result, dict):
+        return OrderAck(None, cid, "rejected", remaining=size, code="VenueRejected", error=str(result))
     if "error" in result:
         return OrderAck(None, cid, "rejected", remaining=size, code=error_code(result["error"]), error=result["error"])
     if "resting" in result:
@@ -227,7 +288,7 @@ def ack_from_response(request: OrderRequest, response: Any) -> OrderAck:
     total, avg, oid = float(filled["totalSz"]), float(filled["avgPx"]), str(filled["oid"])
     if total >= size:
         return OrderAck(oid, cid, "filled", total, avg)
-    if request.tif == "Ioc":
+    if request.tif == "Ioc" and request.trigger is None:
         return OrderAck(oid, cid, "partially_filled", total, avg)
     return OrderAck(oid, cid, "resting", total, avg, remaining=size - total)
 

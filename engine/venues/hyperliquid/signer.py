@@ -24,7 +24,7 @@ from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
 from hyperliquid.utils.signing import order_request_to_order_wire, order_wires_to_order_action
 from hyperliquid.utils.types import Cloid
 
-from engine.venues.connector import OrderRequest
+from engine.venues.connector import Grouping, OrderRequest
 from engine.venues.hyperliquid.fast_signing import sign_l1_action_fast, signing_key
 
 _CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
@@ -105,15 +105,31 @@ class ActionSigner:
         return self._info.name_to_asset(coin)
 
     def order(self, order: OrderRequest, cloid: str, expires_after_ms: int | None = None) -> dict[str, Any]:
-        """A limit order (size and price already on the market's increments). `expires_after_ms`:
-        the venue drops the action if it arrives later (epoch ms), so a copy stuck in transit
-        can never land after we gave up on it."""
-        wire = order_request_to_order_wire({
-            "coin": order.coin, "is_buy": order.side == "buy", "sz": _wire(order.size),
-            "limit_px": _wire(order.limit_px), "order_type": {"limit": {"tif": order.tif}},
-            "reduce_only": order.reduce_only, "cloid": Cloid.from_str(cloid),
-        }, self._info.name_to_asset(order.coin))
-        return self._signed(order_wires_to_order_action([wire]), expires_after_ms)
+        """One order (size and price already on the market's increments), grouping `na`: a limit
+        order, or a trigger order when `order.trigger` is set. `expires_after_ms`: the venue drops
+        the action if it arrives later (epoch ms), so a copy stuck in transit can never land
+        after we gave up on it."""
+        return self.orders([(order, cloid)], "na", expires_after_ms)
+
+    def orders(self, orders: list[tuple[OrderRequest, str]], grouping: Grouping = "na",
+               expires_after_ms: int | None = None) -> dict[str, Any]:
+        """Several `(order, cloid)` in one action with this `grouping`, as the SDK's
+        `Exchange.bulk_orders(order_requests, grouping=grouping)` posts them."""
+        wires = [order_request_to_order_wire(self._request(order, cloid), self._info.name_to_asset(order.coin))
+                 for order, cloid in orders]
+        return self._signed(order_wires_to_order_action(wires, None, grouping), expires_after_ms)
+
+    @staticmethod
+    def _request(order: OrderRequest, cloid: str) -> dict[str, Any]:
+        """The SDK's `OrderRequest` dict for our order."""
+        if order.trigger is None:
+            order_type: dict[str, Any] = {"limit": {"tif": order.tif}}
+        else:
+            order_type = {"trigger": {"triggerPx": _wire(order.trigger.trigger_px), "isMarket": order.trigger.is_market,
+                                      "tpsl": order.trigger.tpsl}}
+        return {"coin": order.coin, "is_buy": order.side == "buy", "sz": _wire(order.size),
+                "limit_px": _wire(order.limit_px), "order_type": order_type, "reduce_only": order.reduce_only,
+                "cloid": Cloid.from_str(cloid)}
 
     def cancel(self, orders: list[tuple[str, int]]) -> dict[str, Any]:
         """Cancel `(coin, oid)` pairs in one action."""

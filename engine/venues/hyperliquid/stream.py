@@ -7,8 +7,11 @@ marks and funding rates the connector reports in its snapshots.
 - `orderUpdates`: `open` -> OrderAccepted (once per order); the cancel family
   (`canceled`, `marginCanceled`, `scheduledCancel`...) -> OrderCancelled; the reject family
   -> OrderRejected; `filled` ends the order (its fills come on `userFills`); `triggered` (a
-  TP/SL whose trigger was hit) keeps it live. The venue's order object carries no tif nor
-  reduce-only flag: those are the ones we sent. A dead-man fire (`scheduledCancel`, one fire
+  TP/SL whose trigger was hit) -> OrderTriggered and keeps it live (its fills follow as
+  OrderFilled with the same oid). The venue's order object carries no tif, reduce-only flag nor
+  trigger: those are the ones we sent (`expect`); the trigger price falls back to the object's
+  `triggerPx` (else its `limitPx`) and the mark it fired at to our latest mark when that one
+  is past the trigger, else the trigger price itself (the venue does not say). A dead-man fire (`scheduledCancel`, one fire
   cancels many orders at one `statusTimestamp`) is told to `on_dead_man_fire(ms)`.
 - `userFills`: each fill -> OrderFilled, or Liquidated when the fill liquidated us. Each
   (re)subscription starts with a snapshot of recent fills (`isSnapshot: true`). The first one
@@ -35,10 +38,12 @@ from typing import Any, Callable, Iterable
 
 from engine.domain.clock import Clock
 from engine.venues.connector import (
-    MarksUpdated, MarkUpdated, OrderAccepted, OrderAck, OrderCancelled, OrderRejected, OrderRequest, VenueEvent,
+    MarksUpdated, MarkUpdated, OrderAccepted, OrderAck, OrderCancelled, OrderRejected, OrderRequest, OrderTriggered,
+    VenueEvent,
 )
 from engine.venues.hyperliquid.parse import (
     is_cancelled, is_rejected, is_triggered, liquidation_of, parse_fill, parse_funding, parse_mids, side_of, tif_of,
+    tpsl_of,
 )
 from engine.domain.coins import canonical_coin
 from engine.domain.model import OpenOrder
@@ -170,7 +175,10 @@ class StreamTranslator:
             elif status == "filled":
                 self._live.pop(oid, None)
             elif is_triggered(status):
-                self._live.setdefault(oid, _Live(float(order["sz"]), client_id, announced=True))
+                live = self._live.setdefault(oid, _Live(float(order["sz"]), client_id, announced=True))
+                if float(order.get("sz") or 0) > 0:
+                    live.remaining = float(order["sz"])
+                self._emit(self._triggered(order, coin, oid, cloid, client_id, now))
             elif is_cancelled(status):
                 self._live.pop(oid, None)
                 if status == "scheduledCancel" and self.on_dead_man_fire is not None:
@@ -179,6 +187,29 @@ class StreamTranslator:
             elif is_rejected(status):
                 self._live.pop(oid, None)
                 self._emit(OrderRejected(oid, client_id, coin, status, f"order {status}", now))
+
+    def request(self, cloid: str | None) -> OrderRequest | None:
+        """The order with this cloid as we sent it (None: not ours, or long forgotten)."""
+        return self._requests.get(cloid) if cloid else None
+
+    @property
+    def requests(self) -> dict[str, OrderRequest]:
+        """cloid -> the order as we sent it (read-only use)."""
+        return self._requests
+
+    def _triggered(self, order: dict[str, Any], coin: str, oid: str, cloid: str | None, client_id: str | None,
+                   now: float) -> OrderTriggered:
+        request = self.request(cloid)
+        side = side_of(order["side"])
+        trigger = request.trigger if request is not None else None
+        if trigger is not None:
+            trigger_px, tpsl = float(trigger.trigger_px), trigger.tpsl
+        else:
+            trigger_px = float(order.get("triggerPx") or order.get("limitPx") or 0.0)
+            tpsl = tpsl_of(order) or "sl"
+        mark = self.marks.get(coin)
+        past = mark is not None and (trigger.fires(side, mark) if trigger is not None else False)
+        return OrderTriggered(oid, coin, side, trigger_px, mark if past else trigger_px, client_id, now, tpsl)
 
     def filled(self, oid: str) -> tuple[float, float | None]:
         """(base units, average price) of the fills seen for this order (0, None: none seen)."""
