@@ -107,6 +107,7 @@ async def _rate(messages: int, repeats: int) -> dict:
             read(texts[i % CYCLE])
         rates.append(messages * COINS / (time.perf_counter() - t0))
     buffer = engine.book.margin_buffer
+    await engine.settle()  # the venue stops the positions asked for
     assert not engine.busy and engine.trading.state.value == "ACTIVE", "the bench account must stay healthy"
     await engine.stop()
     return {"marks_per_s": statistics.median(rates), "margin_buffer": buffer, "positions": len(engine.book.positions())}

@@ -103,7 +103,8 @@ def _child() -> dict:
         t0 = time.perf_counter()
         report = store.verify_chain()
         figures["verify_s"] = time.perf_counter() - t0
-        assert report.ok and report.checked == last + 1, report  # + the engine's own engine_started
+        # + what the engine itself logged at start (engine_started, the positions' venue stops)
+        assert report.ok and report.checked >= last + 1, report
         page = store.audit(limit=100)
         denied = store.audit(limit=100, kind="order_denied", since=T0 + ROWS / 4)
         older = store.audit(limit=100, before_id=page[-1]["ref"])

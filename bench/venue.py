@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from engine.venues.connector import EventHandler, VenueEvent, VenueSnapshot
+from engine.venues.connector import CancelAck, EventHandler, OrderAck, VenueEvent, VenueSnapshot
 from engine.domain.model import MarketInfo
 
 
@@ -34,3 +34,15 @@ class OfflineVenue:
         """Hand `event` to every subscriber, as a connector does (HyperliquidConnector._emit)."""
         for handler in list(self._handlers):
             handler(event)
+
+    async def place_group(self, orders, grouping) -> list[OrderAck]:
+        """Every order rests (the engine's venue stops): nothing fills offline."""
+        self._oids = getattr(self, "_oids", 0)
+        acks = []
+        for order in orders:
+            self._oids += 1
+            acks.append(OrderAck(str(self._oids), order.client_id, "resting", remaining=float(order.size)))
+        return acks
+
+    async def cancel(self, coin: str, oid: str) -> CancelAck:
+        return CancelAck(oid, True)
