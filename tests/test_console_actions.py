@@ -301,9 +301,8 @@ async def test_a_storm_of_marks_costs_a_few_redraws_a_second():
         before = app.pictures_shown
         loop = asyncio.get_running_loop()
         start = loop.time()
-        end = start + 1.0
         marks = 0
-        while loop.time() < end:  # ~200 marks a second: the feed's pace, not a wait for the screen
+        while marks < 200:  # 200 marks ~5 ms apart: the feed's pace (a loaded machine stretches it; counted per second below)
             rig.set_marks({"BTC": 65_000 + (marks % 50)})
             marks += 1
             await asyncio.sleep(0.005)
@@ -313,5 +312,5 @@ async def test_a_storm_of_marks_costs_a_few_redraws_a_second():
         await settled(pilot, app)
         last = 65_000 + ((marks - 1) % 50)
         assert app.query_one(PositionsTable).get_cell("BTC", "mark").plain == fmt.price(last)  # the newest mark
-    assert marks > 100
+    assert marks / elapsed > 20  # still a storm: many marks for every redraw allowed
     assert shown <= 4 * elapsed + 2  # REFRESH_SECONDS = 0.25: about four a second, whatever the feed
