@@ -35,9 +35,9 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_LISTEN = "127.0.0.1:8710"
@@ -85,6 +85,9 @@ class EngineSection(BaseModel):
     # position carries a venue stop; "always" arms it anyway (resting orders die with the engine,
     # and so do the stops: positions are then unprotected if the engine dies).
     dead_man: Literal["flat", "always"] = "flat"
+    # Builders (0x addresses) a bot's order through /hl/exchange may name with its fee; any other
+    # builder field is stripped before the order is signed (ccxt adds its own to every order).
+    hl_builders: list[Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$", to_lower=True)]] = []
 
     @field_validator("listen")
     @classmethod

@@ -11,6 +11,7 @@ idempotency record and the Python client all see the same thing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from typing import TYPE_CHECKING, Callable, NamedTuple
@@ -24,6 +25,7 @@ from engine.risk.policies import parse_policies, parse_policy
 from engine.risk.sizing import SizeRequest, SizingError, largest_size
 from engine.live.engine import Engine
 from engine.risk.trading_state import TradingStateMachine
+from engine.store.bots import SCOPES as BOT_SCOPES, BotCache, BotError, BotExists, BotInfo
 from engine.store.journal import DURABLE_DEADLINE
 from engine.store.writer import StoreWriter
 from engine.api.errors import ApiError, error_body
@@ -164,12 +166,12 @@ class EngineService:
 
     # ---- orders --------------------------------------------------------------------------
 
-    async def submit(self, intent: OrderIntent, scope: str = "master") -> Answer:
+    async def submit(self, intent: OrderIntent, scope: str = "master", *, venue_id: bool = False) -> Answer:
         """The order path, idempotent per `scope` (the bot token's id, or "master"): the same
         client_id gives the same final answer, even across a restart, and at most one venue
         order (engine.idempotency). The decision is journaled before anything is sent, and a
         held order is durable before it is acknowledged."""
-        return await self.keys.run(scope, intent, self._submit_once)
+        return await self.keys.run(scope, intent, self._submit_once, venue_id=venue_id)
 
     async def _submit_once(self, intent: OrderIntent) -> tuple[Answer, bool]:
         result = await self.engine.submit(intent)
@@ -193,7 +195,7 @@ class EngineService:
             raise ApiError(404, "NOT_FOUND", f"no open order {oid}", "id")
         ack = await self.engine.connector.cancel(order.coin, oid)
         await self.engine.resync()
-        return {"oid": oid, "cancelled": ack.ok, "error": ack.error}
+        return {"oid": oid, "cancelled": ack.cancelled, "error": ack.error}
 
     # ---- pending ---------------------------------------------------------------------------
 
@@ -285,3 +287,64 @@ class EngineService:
 
     async def revoke_token(self, token_id: str) -> bool:
         return await self.stored(self.store.revoke_token, token_id)
+
+    # ---- bots: identities for the Hyperliquid-compatible API (engine.store.bots) ----------------
+
+    @functools.cached_property
+    def _bots(self) -> BotCache | None:
+        """Every bot by address, so `/hl/exchange` looks a signer up without a database read."""
+        return BotCache(self.store) if self.store is not None else None
+
+    def _bot_store(self) -> Store:
+        if self.store is None:
+            raise ApiError(503, "STORE_UNAVAILABLE", "this engine runs without a store: bots cannot be registered")
+        return self.store
+
+    async def add_bot(self, name: str, address: str | None = None, scopes: frozenset[str] | set[str] = BOT_SCOPES,
+                      *, actor: str = "master") -> tuple[BotInfo, str | None]:
+        """Register a bot whose signatures `/hl/exchange` accepts: (its info, the private key).
+        Without `address` a key is generated and its private key (0x hex) returned, this once:
+        it is never stored. Answered once stored; 409 CONFLICT when the name or the address is
+        taken, 422 VALIDATION naming the field for bad input."""
+        store, private_key = self._bot_store(), None
+        if address is None:
+            from eth_account import Account  # only when a key is made: a heavy import
+
+            account = Account.create()
+            address, key = account.address, account.key.hex()
+            private_key = key if key.startswith("0x") else f"0x{key}"
+        info = await self.stored(_refusal_as_value, store.add_bot, name, address, frozenset(scopes), actor=actor)
+        if isinstance(info, BotError):  # a refusal, not a failure of the store: the writer stays quiet
+            status, code = (409, "CONFLICT") if isinstance(info, BotExists) else (422, "VALIDATION")
+            raise ApiError(status, code, str(info), info.field)
+        self._bots.clear()
+        return info, private_key
+
+    def list_bots(self) -> list[BotInfo]:
+        """Every registered bot, oldest first."""
+        return self.store.list_bots() if self.store is not None else []
+
+    async def remove_bot(self, name: str, *, actor: str = "master") -> list[str]:
+        """Forget the bot (its signatures are refused at once), then remove the policies scoped to
+        it; answers their ids. 404 NOT_FOUND naming it if there is no such bot."""
+        if not await self.stored(self._bot_store().remove_bot, name, actor=actor):
+            raise ApiError(404, "NOT_FOUND", f"no bot {name}", "name")
+        self._bots.clear()
+        scoped = [body["id"] for body in self.policies() if body.get("bot") == name]
+        for policy_id in scoped:
+            await self.remove_policy(policy_id, actor=actor)
+        return scoped
+
+    def bot_for(self, address: str) -> BotInfo | None:
+        """The bot registered with `address` (0x hex, any case), or None: the signer check of
+        `/hl/exchange`. A dict lookup; an add or a removal through this service is seen at once,
+        one made by another process within a second (BotCache.TTL)."""
+        return self._bots.find(address) if self._bots is not None else None
+
+
+def _refusal_as_value(add: Callable[..., BotInfo], *args, **kwargs) -> BotInfo | BotError:
+    """`add(...)`, a BotError it raises returned instead (the store writer reports what raises)."""
+    try:
+        return add(*args, **kwargs)
+    except BotError as refused:
+        return refused

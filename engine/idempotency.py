@@ -56,7 +56,10 @@ class IdempotencyKeys:
         self._memory: OrderedDict[str, dict] = OrderedDict()
         self._inflight: dict[str, tuple[dict, asyncio.Future]] = {}
 
-    async def run(self, scope: str, intent: OrderIntent, submit: Submit) -> Answer:
+    async def run(self, scope: str, intent: OrderIntent, submit: Submit, *, venue_id: bool = False) -> Answer:
+        """`venue_id`: the client id goes to the venue as it is (a Hyperliquid bot's own cloid,
+        which the venue scopes per account, so bots sharing the account share its cloids as
+        they would on the venue); the answer is still kept per scope."""
         key = intent.client_id
         if not key or intent.dry_run:
             return (await submit(intent))[0]
@@ -73,7 +76,7 @@ class IdempotencyKeys:
         future = asyncio.get_running_loop().create_future()
         self._inflight[scoped] = (order, future)
         try:
-            answer, final = await submit(intent.model_copy(update={"client_id": scoped}))
+            answer, final = await submit(intent if venue_id else intent.model_copy(update={"client_id": scoped}))
             if final:
                 record = {"status": answer.status, "body": answer.body, "intent": order}
                 self._memory[scoped] = record

@@ -7,12 +7,19 @@ policy file, else the defaults, then stored), the trading state and the pending 
 reconcile with the exchange (`engine.start`); only then open the gateway to orders.
 Stop order: stop accepting requests and let those in flight finish, stop the feed and the
 periodic work (the dead-man switch is cleared on a clean stop), stop the engine, close the store.
+
+On paper, the account survives restarts (issue 16, item 6): `build` restores the paper exchange
+from the store's `paper_account` setting before the engine reconciles with it, and
+`PaperAccountSaver` writes it back (see there for how much a `kill -9` can lose). The marks
+continue from the saved ones (the random walk starts from the exchange's marks). The paper
+venue's Hyperliquid-compatible answers (`/hl/info`, `/hl/ws`) are `Service.venue_api`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -20,10 +27,12 @@ from engine.store.auth import MasterGuard, has_master_password
 from engine.domain.clock import Clock, SystemClock
 from engine.config import Config, ConfigError
 from engine.venues.connector import Connector
+from engine.venues.hl_api import VenueApi
 from engine.gateway import GatewayServer, create_app, gateway_server
 from engine.live.periodic import equity_points, periodic
 from engine.live.notify import Notifier
-from engine.venues.paper.exchange import PaperExchange
+from engine.venues.paper.exchange import PAPER_ADDRESS, PaperExchange
+from engine.venues.paper.hl_info import PaperVenueApi
 from engine.venues.paper.feed import paper_feed
 from engine.venues.paper.prices import MarkTick, RandomWalk
 from engine.venues.paper.universe import PAPER_MARKETS, START_PRICES
@@ -34,6 +43,7 @@ from engine.facade import EngineService
 from engine.domain.events import EventKind
 from engine.store import Store
 from engine.store.journal import DurableJournal
+from engine.store.paper_account import PaperAccountSaver, UnreadableAccount, restore_paper
 from engine.store.writer import StoreWriter
 
 log = logging.getLogger("perpguard.serve")
@@ -55,7 +65,20 @@ def stored_policies(store: Store, config: Config) -> list[dict]:
     return store.list_policies()
 
 
-def make_connector(config: Config, clock: Clock) -> Connector:
+PAPER_ADDRESS_KEY = "paper_account_address"
+
+
+def paper_address(store: Store) -> str:
+    """The paper account's address: made once per store (random, like a fresh wallet's) and
+    kept, so a bot and `perpguard status` see the same account across restarts."""
+    address = store.get_setting(PAPER_ADDRESS_KEY)
+    if address is None:
+        address = "0x" + secrets.token_hex(20)
+        store.set_setting(PAPER_ADDRESS_KEY, address)
+    return address
+
+
+def make_connector(config: Config, clock: Clock, *, paper_account: str = PAPER_ADDRESS) -> Connector:
     if config.exchange.kind == "hyperliquid":
         from pydantic import ValidationError
 
@@ -69,7 +92,7 @@ def make_connector(config: Config, clock: Clock) -> Connector:
         except AgentKeyError as exc:
             raise ConfigError("exchange.agent_key", str(exc)) from None
     paper = PaperExchange(PAPER_MARKETS, equity=config.paper.equity, clock=clock,
-                          account_mode=config.paper.account_mode)
+                          account_mode=config.paper.account_mode, account_address=paper_account)
     for coin, px in START_PRICES.items():
         paper.set_mark(coin, px)
     return paper
@@ -89,6 +112,10 @@ class Service:
     notifier: Notifier | None = None
     market: MarketSource | None = None
     market_speed: float = 1.0  # > 1 plays the paper market faster than real time (tests)
+    # The venue's answers for the Hyperliquid-compatible API (`/hl/info`, `/hl/ws`): the paper
+    # exchange's own (PaperVenueApi) on paper, the venue's through HyperliquidRelay on Hyperliquid.
+    venue_api: VenueApi | None = None
+    paper_saver: PaperAccountSaver | None = None
 
     @property
     def url(self) -> str:
@@ -104,6 +131,8 @@ class Service:
         self.tasks.append(loop.create_task(periodic(self.engine, self.stop_event)))
         self.tasks.append(loop.create_task(equity_points(self.service.record_equity, self.stop_event)))
         connector = self.engine.connector
+        if self.paper_saver is not None:
+            self.tasks.append(loop.create_task(self.paper_saver.run(self.stop_event)))
         if isinstance(connector, PaperExchange):
             ticks = self._marks({c: connector.ledger.marks[c] for c in START_PRICES}, self.engine.clock.now())
             self.tasks.append(loop.create_task(paper_feed(connector, ticks, self.stop_event, self.market_speed)))
@@ -123,6 +152,11 @@ class Service:
         self.stop_event.set()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.engine.stop()
+        if self.paper_saver is not None:
+            self.paper_saver.save(force=True)  # the account as it stands after the clean stop
+            self.paper_saver.close()
+        if self.venue_api is not None:
+            await self.venue_api.close()
         if self.notifier is not None:
             await self.notifier.close()
         await asyncio.to_thread(self.service.writer.stop)  # the last events, then the store closes
@@ -144,7 +178,21 @@ def build(config: Config, clock: Clock | None = None, *, market: MarketSource | 
         writer = StoreWriter()
         journal = DurableJournal(store, writer)
         counters = journal.counters(clock.now())
-        engine = Engine(make_connector(config, clock), policies, clock, pending_store=journal,
+        connector = make_connector(config, clock, paper_account=paper_address(store))
+        venue_api: VenueApi | None = None
+        paper_saver: PaperAccountSaver | None = None
+        if isinstance(connector, PaperExchange):
+            try:
+                restore_paper(store, connector)  # before the engine reconciles with it
+            except UnreadableAccount as exc:
+                raise ConfigError("paper", str(exc)) from None
+            venue_api = PaperVenueApi(connector)
+            paper_saver = PaperAccountSaver(connector, store, writer)
+        else:  # Hyperliquid: bots' reads pass through to the venue behind one shared cache
+            from engine.venues.hyperliquid.relay import HyperliquidRelay
+
+            venue_api = HyperliquidRelay.for_config(connector.config, budget=connector.budget)
+        engine = Engine(connector, policies, clock, pending_store=journal,
                         trading=store.load_trading(), counters=counters, journal=journal,
                         dead_man=config.engine.dead_man)
         journal.restore_counters(counters, clock.now())  # the policies' windows exist now
@@ -154,11 +202,13 @@ def build(config: Config, clock: Clock | None = None, *, market: MarketSource | 
             notifier = Notifier(config.notify.webhooks, config.notify.timeout_seconds, config.notify.retries)
             service.subscribe(notifier.on_event)
         host, port = config.host_port()
-        server = gateway_server(create_app(service), host, port, config.engine.allow_remote)
+        app = create_app(service, hl_venue=venue_api, hl_builders=frozenset(config.engine.hl_builders))
+        server = gateway_server(app, host, port, config.engine.allow_remote)
     except BaseException:
         if writer is not None:
             writer.stop()
         store.close()
         raise
-    return Service(config, store, engine, service, server, notifier=notifier, market=market, market_speed=market_speed)
+    return Service(config, store, engine, service, server, notifier=notifier, market=market, market_speed=market_speed,
+                   venue_api=venue_api, paper_saver=paper_saver)
 

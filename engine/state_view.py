@@ -47,6 +47,7 @@ def engine_state(engine: Engine) -> EngineState:
         ),
         halt_cause=engine.trading.halt_cause,
         account=AccountView.model_construct(
+            address=engine.connector.account_address,
             equity=equity,
             maintenance_margin=book.maintenance_margin,
             margin_buffer=book.margin_buffer,
@@ -122,6 +123,8 @@ def position_row(engine: Engine, pos: Position) -> PositionRow:
 
 def _row(policy, name: str, used: float | None, limit: float | None, tripped: bool, cooldown: float = 0.0,
          unit: str = "") -> BreakerRow:
+    if policy.bot is not None:  # a bot's own rule: named for it (`alpha orders per minute`)
+        name = f"{policy.bot} {name}"
     return BreakerRow.model_construct(policy_id=policy.id, type=policy.type, name=name, used=used, limit=limit,
                                       unit=unit, tripped=tripped, cooldown_seconds=cooldown)
 
@@ -152,10 +155,10 @@ def breakers(engine: Engine, now: float) -> list[BreakerRow]:
             left = policy.cooldown_left(counters, now)
             rows.append(_row(policy, "losing streak", counters.consecutive_losses, r.maxConsecutiveLosses, left > 0, left))
         elif isinstance(policy, RateLimit):
-            used = counters.window("submissions", r.seconds).total(now)
+            used = counters.window(policy.metric("submissions"), r.seconds).total(now)
             rows.append(_row(policy, f"orders per {r.period}", used, r.maxTransactions, used >= r.maxTransactions))
         elif isinstance(policy, SpendingLimit) and r.daily_limit_usd is not None:
-            used = counters.window("spend", DAY).total(now)
+            used = counters.window(policy.metric("spend"), DAY).total(now)
             rows.append(_row(policy, "daily spend", used, r.daily_limit_usd, used >= r.daily_limit_usd, unit="USD"))
     dead_man = engine.venue_watch.dead_man
     if refused(dead_man) or dead_man.fired_today:  # only when the venue has something to say: the trader acts on it

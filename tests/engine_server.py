@@ -15,9 +15,13 @@ MASTER = "correct horse battery"
 
 
 class EngineThread:
-    def __init__(self, tmp: Path, db_url: str | None = None, policies: Path | None = None, **overrides) -> None:
-        config_file = tmp / "perpguard.toml"
-        config_file.write_text("")
+    def __init__(self, tmp: Path, db_url: str | None = None, policies: Path | None = None, *,
+                 config_file: str | None = None, **overrides) -> None:
+        """`config_file`: a perpguard.toml to start from (e.g. one trading the fake Hyperliquid);
+        else an empty one (the paper exchange)."""
+        if config_file is None:
+            config_file = tmp / "perpguard.toml"
+            config_file.write_text("")
         self.config = load_config(str(config_file), **{"engine.db": db_url or f"sqlite:///{tmp / 'pg.db'}",
                                                        "engine.listen": "127.0.0.1:0",
                                                        "engine.policies": str(policies) if policies else None,

@@ -1,5 +1,6 @@
 """The event log: what the engine said, newest at the bottom, with the engine's time (UTC) and
-a short label coloured by severity. The last events are kept so a theme change repaints them.
+a short label coloured by severity; an order event from a bot names it first (`alpha: ...`).
+The last events are kept so a theme change repaints them.
 The condensed overview shows only the newest few, one line each (`RecentEvents`)."""
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def label_of(event: dict) -> str:
     return LABELS.get(kind, kind.upper()[:LABEL_WIDTH])
 
 
+def event_text(event: dict) -> str:
+    """The event's message, after the bot whose order it was about when there was one."""
+    message, bot = str(event.get("message", "")), event.get("bot")
+    return f"{bot}: {message}" if bot else message
+
+
 def event_line(event: dict, palette) -> Table:
     """Time, label, message; a long message wraps under itself, not under the time."""
     label = label_of(event)
@@ -41,7 +48,7 @@ def event_line(event: dict, palette) -> Table:
     line.add_column(width=LABEL_WIDTH, no_wrap=True)
     line.add_column(ratio=1)
     line.add_row(Text(fmt.clock(event.get("at")), style=palette[MUTED]), Text(label, style=palette[event_level(event)]),
-                 Text(str(event.get("message", ""))))
+                 Text(event_text(event)))
     return line
 
 
@@ -97,5 +104,5 @@ class RecentEvents(TextPane):
         for event in list(self.events)[-max(1, self.size.height):]:
             lines.append(Text.assemble((fmt.clock(event.get("at")), palette[MUTED]), " ",
                                        (f"{label_of(event):<{LABEL_WIDTH}}", palette[event_level(event)]), " ",
-                                       str(event.get("message", ""))))
+                                       event_text(event)))
         self.set_text(Text("\n").join(lines) if lines else Text("no events yet", style=palette[MUTED]))

@@ -1,6 +1,7 @@
 """Pending: DELAY and APPROVAL orders held by the engine, with the time left (until a DELAY
 order is re-checked and sent, or until an APPROVAL expires) and why they were held. APPROVAL
-orders (the ones waiting for the trader) come first. Keyed by the action id; the cursor stays on
+orders (the ones waiting for the trader) come first. An order from a bot names it before its
+reason (`alpha: ...`). Keyed by the action id; the cursor stays on
 the action it was on when others come and go, so `a` and `c` act on the row the trader is
 looking at."""
 
@@ -34,6 +35,18 @@ def amount(p: PendingRow) -> str:
     return fmt.MISSING
 
 
+def bot_of(p: PendingRow) -> str | None:
+    """The bot the held order came from (its intent's `bot`), None for the trader's own."""
+    bot = p.intent.get("bot")
+    return str(bot) if bot else None
+
+
+def reason_text(p: PendingRow) -> str:
+    """Why it was held, after the bot it came from when it came from one."""
+    bot = bot_of(p)
+    return f"{bot}: {p.reason}" if bot else p.reason
+
+
 def time_left(p: PendingRow, now: float | None) -> float | None:
     """Seconds until a DELAY order is sent or an APPROVAL one expires."""
     due = p.execute_at if p.tier == Tier.DELAY else p.expires_at
@@ -54,13 +67,14 @@ def pending_cells(p: PendingRow, now: float | None, reason_width: int = REASON_M
         (p.market, ""),
         (amount(p), ""),
         (countdown, WARN if left is not None and left < SOON_SECONDS else ""),
-        (clip(p.reason, reason_width), MUTED),
+        (clip(reason_text(p), reason_width), MUTED),
     )
 
 
 def describe(p: PendingRow) -> str:
-    """`APPROVAL buy BTC 50,000 USD`: how a notification names an action."""
-    return f"{p.tier} {p.side} {p.market} {amount(p)}".strip()
+    """`APPROVAL buy BTC 50,000 USD` (`... from alpha` for a bot's): how a notification names an action."""
+    bot = bot_of(p)
+    return f"{p.tier} {p.side} {p.market} {amount(p)}".strip() + (f" from {bot}" if bot else "")
 
 
 class PendingTable(DataTable):

@@ -151,6 +151,9 @@ _CALLS = {
     "remove_policy": ("DELETE", "/v1/policies/{0}"),
     "create_token": ("POST", "/v1/tokens"),
     "revoke_token": ("DELETE", "/v1/tokens/{0}"),
+    "add_bot": ("POST", "/v1/bots"),
+    "list_bots": ("GET", "/v1/bots"),
+    "remove_bot": ("DELETE", "/v1/bots/{0}"),
     "resume": ("POST", "/v1/resume"),
     "audit": ("GET", "/v1/audit"),
     "size": ("POST", "/v1/size"),
@@ -269,6 +272,20 @@ class Client(_BaseClient):
 
     def audit(self, limit: int = 100, kind: str | None = None, since: float | None = None) -> list[dict]:
         return self._call("audit", params=self._audit_params(limit, kind, since))
+
+    def add_bot(self, name: str, address: str | None = None, scopes: list[str] | None = None) -> dict:
+        """Register a bot for the Hyperliquid-compatible API (master): `{name, address, scopes,
+        created_at}`, plus `private_key` (shown this once) when no `address` was given and the
+        gateway made the key. ApiError 409 CONFLICT when the name or address is taken."""
+        body = {"name": name, **({"address": address} if address else {}), **({"scopes": scopes} if scopes else {})}
+        return self._call("add_bot", json_body=body)
+
+    def list_bots(self) -> list[dict]:
+        return self._call("list_bots")
+
+    def remove_bot(self, name: str) -> dict:
+        """Forget the bot and remove its scoped policies: `{name, removed, policies_removed}`."""
+        return self._call("remove_bot", name)
 
     def stream(self, *, master_password: str | None = None) -> Iterator[dict]:
         """Snapshots and events as they come, until the gateway closes the stream."""

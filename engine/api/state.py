@@ -36,9 +36,13 @@ class StopCause(_Struct):
 
 
 class AccountView(_Struct):
-    """The account: equity and maintenance margin USD, the margin buffer
-    `(equity - maintenance) / equity`, account leverage (gross / equity), the peak equity the
-    drawdown is measured from, and the MIN_MARGIN_BUFFER thresholds in force (None: no such policy)."""
+    """The account: its `address` (0x + 40 hex, lower case: the guarded account on Hyperliquid,
+    the paper account's own on paper, stable across restarts), equity and maintenance margin USD,
+    the margin buffer `(equity - maintenance) / equity`, account leverage (gross / equity), the
+    peak equity the drawdown is measured from, and the MIN_MARGIN_BUFFER thresholds in force
+    (None: no such policy)."""
+
+    address: str | None = None
 
     equity: float | None = None
     maintenance_margin: float | None = None

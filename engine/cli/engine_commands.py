@@ -1,6 +1,7 @@
 """The service side of `perpguard`: `--engine-only`, `init`, and the thin clients of the gateway
-(`kill`, `resume`, `status`, `policy list|add|rm`, `token create|revoke`) plus `audit
-verify`, which reads the database itself (a verifier should not trust the server it checks).
+(`kill`, `resume`, `status`, `policy list|add|rm`, `token create|revoke`; `bot add|list|rm` in
+`engine.cli.bot_commands`) plus `audit verify`, which reads the database itself (a verifier
+should not trust the server it checks).
 
 Credentials for the thin clients: `--token` or `PERPGUARD_TOKEN`; the master password from
 `PERPGUARD_MASTER_PASSWORD`, else asked on the terminal when the command needs it.
@@ -195,7 +196,10 @@ def cmd_client(args: argparse.Namespace) -> int:
             elif command == "resume":
                 print(f"trading {client.resume()['trading_state']}", file=sys.stderr)
             elif command == "status":
-                _print(client.state())
+                state = client.state()
+                _print(state)
+                print(f"account {state['account'].get('address') or 'unknown'}: trading {state['trading_state']}",
+                      file=sys.stderr)
             elif command == "policy":
                 if sub == "list":
                     _print(client.policies())
@@ -320,6 +324,10 @@ def add_arguments(parser: argparse.ArgumentParser, sub) -> None:
     create.add_argument("--scopes", default="trade,read", help="comma-separated: trade, read, kill")
     create.add_argument("--expires-in", type=float, metavar="SECONDS")
     _client_options(token_sub.add_parser("revoke", parents=[client])).add_argument("id")
+
+    from engine.cli import bot_commands  # its own module; it builds on the helpers here
+
+    bot_commands.add_arguments(sub, thin)
 
     audit = sub.add_parser("audit", parents=[common("audit")],
                            help=f"audit trail: verify the hash chain in the database ({refuses('audit')})")

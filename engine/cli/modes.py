@@ -12,7 +12,8 @@ from engine.config import ConfigError
 MODE_KINDS = {
     "console": "console", "demo": "demo", "engine-only": "engine-only", "attach": "attach", "init": "init",
     "kill": "client", "resume": "client", "status": "client", "policy list": "client", "policy add": "client",
-    "policy rm": "client", "token create": "client", "token revoke": "client", "audit verify": "audit",
+    "policy rm": "client", "token create": "client", "token revoke": "client", "bot add": "client",
+    "bot list": "client", "bot rm": "client", "audit verify": "audit",
     "check": "offline", "report": "offline", "replay": "offline", "policy defaults": "offline",
 }
 _NOT_AN_OPTION = {"--demo": "--demo is a mode of its own (`perpguard --demo`), not an option of a command",
@@ -51,7 +52,8 @@ def mode_of(args: argparse.Namespace) -> str:
     if args.command is None:
         return "engine-only" if args.engine_only else "demo" if args.demo else "console"
     given = vars(args)
-    sub = given.get("policy_command") or given.get("token_command") or given.get("audit_command")
+    sub = (given.get("policy_command") or given.get("token_command") or given.get("bot_command")
+           or given.get("audit_command"))
     return f"{args.command} {sub}" if sub else args.command
 
 

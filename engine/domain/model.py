@@ -104,9 +104,21 @@ class OrderIntent(BaseModel):
     trailing_stop: float | None = Field(
         default=None, gt=0, lt=1, allow_inf_nan=False,
         description="Trail the position's venue stop this fraction behind the best mark since the fill (only ever tightens)")
+    tif: Literal["Gtc", "Ioc", "Alo"] | None = Field(
+        default=None, description="A limit order's time in force: Gtc (default), Ioc, or Alo (post-only)")
+    trigger_px: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="A reduce-only trigger order (a bot's own stop-loss / take-profit): it rests until the mark "
+                    "reaches this price, then executes as `type` says (market, or limit at limit_px)")
+    tpsl: Literal["tp", "sl"] | None = Field(default=None, description="A trigger order's kind: sl or tp")
     client_id: Name | None = Field(default=None, min_length=1, max_length=128)
     category: Name = Field(default="derivatives", min_length=1, max_length=64)
     dry_run: bool = False
+    bot: Name | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="the registered bot the order came from; set by the gateway from the caller, a body's value is "
+                    "replaced (a bot token's orders carry the token's name; the master's keep the body's value). "
+                    "Policies scoped to this bot judge it on top of the account's")
 
     @field_validator("market")
     @classmethod
@@ -119,6 +131,12 @@ class OrderIntent(BaseModel):
             raise ValueError("give exactly one of size or notional_usd")
         if self.type == "limit" and self.limit_px is None:
             raise ValueError("limit_px is required for a limit order")
+        if self.tif is not None and self.type != "limit":
+            raise ValueError("tif is for limit orders (a market order is Ioc)")
+        if (self.trigger_px is None) != (self.tpsl is None):
+            raise ValueError("a trigger order needs both trigger_px and tpsl")
+        if self.trigger_px is not None and not self.reduce_only:
+            raise ValueError("a trigger order must be reduce_only (it protects a position)")
         return self
 
     @property

@@ -9,13 +9,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.gateway import errors, metrics, stream
+from engine.gateway import bots, errors, metrics, stream
+from engine.gateway.hl import routes as hl_routes
+from engine.gateway.hl.api import HlApi
+from engine.gateway.hl.exchange import HlExchange
+from engine.gateway.hl.info import HlInfo
 from engine.gateway.security import Principal, TokenCache, needs
 from engine.domain.model import Name, OrderIntent
 from engine.risk.policies import POLICY_ID_PATTERN, PolicyBody
 from engine.risk.sizing import SizeRequest
 from engine.api.errors import ApiError
 from engine.facade import EngineService
+from engine.venues.hl_api import VenueApi
 
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters
 Id = Annotated[str, Path(min_length=1, max_length=128, pattern=PRINTABLE)]
@@ -37,7 +42,11 @@ class KillRequest(BaseModel):
     reason: Name | None = Field(default=None, max_length=200)
 
 
-def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_body: int = errors.MAX_BODY_BYTES) -> FastAPI:
+def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_body: int = errors.MAX_BODY_BYTES,
+               hl_venue: VenueApi | None = None, hl_builders: frozenset[str] = frozenset()) -> FastAPI:
+    """The gateway. With `hl_venue` (the venue's info answers and market channels) it also
+    serves the Hyperliquid-compatible API under `/hl`; `hl_builders` are the builder addresses
+    a bot's order may pay a fee to."""
     app = FastAPI(title="perpguard gateway", version="1", default_response_class=errors.SafeJSONResponse,
                   description="Pre-trade risk gateway: every order is checked against the trader's policies "
                               "before it reaches the exchange.")
@@ -53,14 +62,21 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
     @api.post("/orders", responses={202: {"description": "Held: DELAY or APPROVAL (pending id)"},
                                     409: {"model": errors.ErrorBody, "description": "The venue refused the order"}})
     async def submit(intent: OrderIntent, request: Request, principal: Annotated[Principal, Depends(needs("trade"))]) -> Any:
+        """Submit an intent. A bot token's order carries the token's name as `bot` (whatever the
+        body says), so that bot's scoped policies judge it; the master's keeps the body's `bot`."""
+        if principal.kind == "token":
+            intent = intent.model_copy(update={"bot": principal.name})
         answer = await service.submit(intent, scope=principal.scope)
         request.app.state.metrics.decision(answer)
         return errors.SafeJSONResponse(answer.body, status_code=answer.status)
 
     @api.post("/size")
-    async def size(body: SizeRequest, _p: Annotated[Principal, Depends(needs("read"))]) -> dict:
+    async def size(body: SizeRequest, principal: Annotated[Principal, Depends(needs("read"))]) -> dict:
         """The largest size of an intent (without size) the gate would allow now, its tier, the
-        binding policy and the seed sizing formulas. Acts on nothing."""
+        binding policy and the seed sizing formulas. Acts on nothing. A bot token's request is
+        sized as that bot's order (`bot` set from the token, as for orders)."""
+        if principal.kind == "token":
+            body = body.model_copy(update={"bot": principal.name})
         return service.size(body)
 
     @api.delete("/orders/{order_id}")
@@ -136,6 +152,10 @@ def create_app(service: EngineService, *, snapshot_seconds: float = 1.0, max_bod
             raise ApiError(422, "VALIDATION", str(exc), "before") from None
 
     app.include_router(api)
+    app.include_router(bots.router)
+    if hl_venue is not None:
+        hl_routes.install(app, HlApi(service, hl_venue, HlInfo(service, hl_venue),
+                                     HlExchange(service, hl_venue, builders=hl_builders)))
     app.add_api_websocket_route("/v1/stream", stream.stream)
 
     @app.get("/healthz")

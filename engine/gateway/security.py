@@ -24,6 +24,7 @@ class Principal:
     kind: str  # "master" or "token"
     scopes: frozenset[str]
     token_id: str | None = None
+    name: str | None = None  # the token's name: its orders carry it as OrderIntent.bot
 
     @property
     def scope(self) -> str:
@@ -69,7 +70,7 @@ async def identify(service: EngineService, master: str | None, token: str | None
         now = time.time()
         info = tokens.find(service.store, token, now) if tokens else service.store.find_token(token, now)
         if info is not None:
-            return Principal("token", info.scopes, info.id)
+            return Principal("token", info.scopes, info.id, info.name)
     raise ApiError(401, "UNAUTHORIZED", "give X-Master-Password or Authorization: Bearer pg_...", "Authorization")
 
 

@@ -43,6 +43,16 @@ log = logging.getLogger("perpguard.engine")
 ACCOUNT_REFRESH_SECONDS = 5.0  # re-read the venue's account this often (clock seconds)
 
 
+def account_policies(policies: list[Policy]) -> list[Policy]:
+    """The policies the engine's own protection follows: the account's, not a bot's."""
+    return [p for p in policies if p.bot is None]
+
+
+def bot_of(intent: OrderIntent) -> dict:
+    """An order event's `bot` field: the bot the order came from, when it came from one."""
+    return {"bot": intent.bot} if intent.bot is not None else {}
+
+
 class Engine:
     def __init__(self, connector: venue.Connector, policies: list[Policy], clock: Clock,
                  pending_store: PendingStore | None = None, trading: TradingStateMachine | None = None,
@@ -62,11 +72,11 @@ class Engine:
         self.protection = Protection(self.book, self.counters, self.trading, self.executor, connector, clock,
                                      self.events, self.tasks, self.resync, self._cancel_pending_risk,
                                      journal=self.journal)
-        self.protection.configure(policies)
+        self.protection.configure(account_policies(policies))
         self.venue_stops = VenueStops(self.book, connector, self.executor, self.events, self.tasks, clock,
                                       lambda: self.protection.panicking, self._protection_changed)
         self.venue_watch = VenueWatch(connector, self.events, clock, lambda: len(self.venue_stops.stops), dead_man)
-        self.venue_stops.configure(policies)
+        self.venue_stops.configure(account_policies(policies))
         self.liquidated = False
         self._results: dict[str, SubmitResult] = {}  # client_id -> first answer (idempotency)
         self._resync_wanted = False
@@ -77,8 +87,8 @@ class Engine:
     def set_policies(self, policies: list[Policy]) -> None:
         self.gate.set_policies(policies)
         self.executor.slippage = self.gate.slippage
-        self.protection.configure(policies)
-        self.venue_stops.configure(policies)
+        self.protection.configure(account_policies(policies))  # a bot's policies judge its orders only
+        self.venue_stops.configure(account_policies(policies))
         self.venue_stops.request()
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -169,7 +179,7 @@ class Engine:
             self.events.emit(EventKind.ORDER_FILLED, f"filled {event.side} {event.size:g} {event.coin} @ {event.px:g}",
                              oid=event.oid, coin=event.coin, side=event.side, size=event.size, px=event.px,
                              fee=event.fee, realized_pnl=event.realized_pnl, remaining=event.remaining,
-                             client_id=event.client_id)
+                             client_id=event.client_id, maker=event.maker)
             if event.realized_pnl:
                 net = event.realized_pnl - event.fee
                 self.counters.on_close(net, event.time)
@@ -219,24 +229,25 @@ class Engine:
         decision = self.gate.evaluate(intent)
         if intent.dry_run:
             return SubmitResult(SubmitStatus.DRY_RUN, decision)
-        self.gate.note_submission(decision.at)
+        self.gate.note_submission(decision.at, intent.bot)
         self.journal.decision(decision, intent.client_id)
         if not decision.allowed:
             result = SubmitResult(SubmitStatus.DENIED, decision)
             first = decision.denials[0]
             self.events.emit(EventKind.ORDER_DENIED, f"DENIED {intent.side} {intent.market}: {first.message}",
-                      market=intent.market, code=first.code, policy=first.type, reasons=len(decision.denials))
+                      market=intent.market, code=first.code, policy=first.type, reasons=len(decision.denials),
+                      **bot_of(intent))
         elif decision.tier in (Tier.DELAY, Tier.APPROVAL):
             reason = next((r.message for r in decision.reasons if r.tier is decision.tier), decision.tier.value)
             action = self.pending.add(intent, decision.tier, decision.hold_seconds or 0.0, reason, decision.at)
             result = SubmitResult(SubmitStatus.PENDING, decision, pending=action)
             self.events.emit(EventKind.PENDING_ADDED, f"{decision.tier.value}: {intent.side} {intent.market} held ({reason})",
-                      id=action.id, tier=decision.tier.value)
+                      id=action.id, tier=decision.tier.value, **bot_of(intent))
         else:
             result = await self._forward(decision)
             if decision.tier is Tier.NOTIFY and result.status is SubmitStatus.SENT:
                 self.events.emit(EventKind.NOTIFIED, f"NOTIFY: {intent.side} {intent.market} ~{decision.notional or 0:,.0f} USD sent",
-                                 market=intent.market, notional=decision.notional)
+                                 market=intent.market, notional=decision.notional, **bot_of(intent))
         if intent.client_id and result.final:
             self._results[intent.client_id] = result
         return result
@@ -246,18 +257,18 @@ class Engine:
         if not await self.journal.durable():
             why = "the store did not confirm the decision in time: nothing was sent, retry"
             self.events.emit(EventKind.ORDER_NOT_SENT, f"NOT SENT {decision.intent.side} {decision.coin}: {why}",
-                             market=decision.coin)
+                             market=decision.coin, **bot_of(decision.intent))
             return SubmitResult(SubmitStatus.UNAVAILABLE, decision, error=why)
         placed = await self.executor.place_decision(decision, self.trading.state)
         ack, error = placed.ack, placed.error
         if error is not None:
             self.events.emit(EventKind.ORDER_REJECTED, f"REJECTED {decision.intent.side} {decision.coin}: {error}",
-                             **{"market": decision.coin, **placed.order_fields()})
+                             **{"market": decision.coin, **placed.order_fields(), **bot_of(decision.intent)})
             return SubmitResult(SubmitStatus.REJECTED, decision, ack=ack, error=error)
         self.gate.note_forwarded(decision)
         self.events.emit(EventKind.ORDER_SENT, f"{decision.intent.side} {decision.coin} {ack.status}, filled "
                          f"{ack.filled_size:g}{' (reducing)' if decision.reducing else ''}",
-                         market=decision.coin, **placed.order_fields())
+                         market=decision.coin, **placed.order_fields(), **bot_of(decision.intent))
         if placed.children_error:
             self.events.emit(EventKind.VENUE_STOP_FAILED, f"the venue refused the bracket of {decision.coin}: "
                              f"{placed.children_error}", coin=decision.coin, error=placed.children_error)
@@ -288,7 +299,7 @@ class Engine:
         RELEASING before the venue is called, so a release can never run twice."""
         intent = action.intent.model_copy(update={"client_id": action.client_id})
         decision = self.gate.evaluate(intent)
-        self.gate.note_submission(decision.at)
+        self.gate.note_submission(decision.at, intent.bot)
         self.journal.decision(decision, intent.client_id)
         if not decision.allowed:
             return self._close(action, PendingStatus.DENIED, decision.denials[0].message)
@@ -305,7 +316,7 @@ class Engine:
     def _close(self, action: PendingAction, status: PendingStatus, outcome: str) -> PendingAction:
         closed = self.pending.close(action.id, status, outcome, self.clock.now())
         self.events.emit(EventKind.PENDING_CLOSED, f"{action.tier.value} {action.intent.side} {action.intent.market}: {status.value} ({outcome})",
-                  id=action.id, status=status.value)
+                  id=action.id, status=status.value, **bot_of(action.intent))
         return closed
 
     async def approve(self, action_id: str) -> PendingAction | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 from decimal import ROUND_DOWN
 
@@ -95,11 +95,17 @@ class Executor:
         size = on_lot(decision.size, info.sz_decimals, ROUND_DOWN)
         if size <= 0:
             return None, f"size {decision.size:g} is below the lot of {decision.coin}"
+        client_id = intent.client_id or f"pg-{uuid.uuid4().hex[:20]}"
+        if intent.trigger_px is not None:  # a bot's own reduce-only stop or take-profit
+            order = self.trigger_order(decision.coin, intent.side, size, intent.trigger_px, intent.tpsl,
+                                       intent.type == "market", self.slippage, info.sz_decimals, client_id)
+            if intent.type == "limit":
+                order = replace(order, limit_px=round_price(intent.limit_px, info.sz_decimals, intent.side))
+            return order, None
         px = round_price(decision.px, info.sz_decimals, intent.side)
-        tif = "Ioc" if intent.type == "market" else "Gtc"
+        tif = intent.tif or ("Ioc" if intent.type == "market" else "Gtc")
         # A reducing order goes out reduce-only, so the venue cannot turn it into a flip.
         reduce_only = intent.reduce_only or decision.reducing
-        client_id = intent.client_id or f"pg-{uuid.uuid4().hex[:20]}"
         return venue.OrderRequest(decision.coin, intent.side, size, px, tif, reduce_only, client_id), None
 
     async def place_decision(self, decision: Decision, state: TradingState) -> Placed:

@@ -67,7 +67,13 @@ class SizeRequest(BaseModel):
     stop_loss: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     take_profit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     trailing_stop: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
+    tif: Literal["Gtc", "Ioc", "Alo"] | None = None
+    trigger_px: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    tpsl: Literal["tp", "sl"] | None = None
     category: Name = Field(default="derivatives", min_length=1, max_length=64)
+    bot: Name | None = Field(default=None, min_length=1, max_length=64,
+                             description="size as this bot's order (its scoped policies too); set by the gateway "
+                                         "from a bot token, as for POST /v1/orders")
     risk_share: float | None = Field(
         default=None, gt=0, le=1, allow_inf_nan=False,
         description="Risk-based size: the share of equity lost if the stop_loss is hit (0.01 = 1%); needs stop_loss")

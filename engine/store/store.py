@@ -21,13 +21,15 @@ from engine.domain.events import EngineEvent
 from engine.live.pending import PendingAction, PendingStatus
 from engine.risk.policies import PolicyError, parse_policy
 from engine.store import audit as audit_log
-from engine.store import chain, changes, codec, tokens
+from engine.store import bots, chain, changes, codec, tokens
 from engine.store.anchor import default_audit_dir
 from engine.store.changes import MASTER, SYSTEM
 from engine.store.connect import default_url, open_engine
 from engine.store.trail import AuditTrail, ChainedWrite
 from engine.store.verify import verify
-from engine.store.tables import EquityRow, FillRow, OrderRow, PendingRow, PolicyRow, ResultRow, SettingRow, TokenRow
+from engine.store.tables import (BotRow, EquityRow, FillRow, OrderRow, PendingRow, PolicyRow, ResultRow, SettingRow,
+                                 TokenRow, VenueStateRow)
+from engine.store.bots import BotExists, BotInfo
 from engine.store.tokens import TokenInfo
 from engine.risk.trading_state import Flattening, TradingStateMachine
 
@@ -272,6 +274,16 @@ class Store:
             write.append("changes", [changes.setting_changed(write.key, key, value, actor or changes.local_actor(),
                                                              _now(at))])
 
+    def save_venue_state(self, key: str, value: str) -> None:
+        """Replace the named venue state (the paper account); not chained (see VenueStateRow)."""
+        with self._write() as session:
+            session.merge(VenueStateRow(key=key, value=value, saved_at=time.time()))
+
+    def load_venue_state(self, key: str) -> str | None:
+        with self._read() as session:
+            row = session.get(VenueStateRow, key)
+            return row.value if row else None
+
     def save_result(self, client_id: str, body: dict) -> None:
         """The answer given to `client_id` (replacing any earlier one), so a retry gets it back."""
         with self._write() as session:
@@ -325,6 +337,48 @@ class Store:
         """Every token, revoked and expired ones included, oldest first (no secrets in them)."""
         with self._read() as session:
             return [tokens.token_info(row) for row in session.exec(select(TokenRow).order_by(TokenRow.created_at))]
+
+    # -- bot identities (engine.store.bots) -------------------------------------------------------
+
+    def add_bot(self, name: str, address: str, scopes: set[str] | frozenset[str] = bots.SCOPES, *,
+                actor: str = MASTER, now: float | None = None) -> BotInfo:
+        """Register a bot: `address` 0x + 40 hex (kept lower case), `scopes` a non-empty subset of
+        {trade, read}. Chained with `actor`. BotError naming the field for bad input, BotExists
+        (a BotError) when the name or the address is taken, naming the bot that holds it."""
+        row = bots.new_row(name, address, scopes, now)
+        with self._chained() as write:
+            session = write.session
+            if session.get(BotRow, row.name) is not None:
+                raise BotExists("name", f"a bot named {row.name} is already registered")
+            holder = session.exec(select(BotRow).where(BotRow.address == row.address)).first()
+            if holder is not None:
+                raise BotExists("address", f"{row.address} is already registered as bot {holder.name}")
+            session.add(row)
+            write.append("changes", [changes.bot_added(row, actor)])
+        return bots.bot_info(row)
+
+    def list_bots(self) -> list[BotInfo]:
+        """Every registered bot, oldest first."""
+        with self._read() as session:
+            return [bots.bot_info(row) for row in session.exec(select(BotRow).order_by(BotRow.created_at, BotRow.name))]
+
+    def remove_bot(self, name: str, *, actor: str = MASTER, now: float | None = None) -> bool:
+        """Forget the bot (its signatures are refused from then on), chained with `actor`. False if
+        there is no such bot."""
+        with self._chained() as write:
+            row = write.session.get(BotRow, name)
+            if row is not None:
+                write.session.delete(row)
+                write.append("changes", [changes.bot_removed(row, actor, _now(now))])
+            return row is not None
+
+    def find_bot(self, address: str) -> BotInfo | None:
+        """The bot registered with `address` (any case of the hex digits), or None."""
+        if not isinstance(address, str):
+            return None
+        with self._read() as session:
+            row = session.exec(select(BotRow).where(BotRow.address == address.lower())).first()
+        return bots.bot_info(row) if row is not None else None
 
 
 def _now(at: float | None) -> float:

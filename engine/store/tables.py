@@ -153,6 +153,16 @@ class SettingRow(SQLModel, table=True):
     value: str = Field(sa_type=Text)
 
 
+class VenueStateRow(SQLModel, table=True):
+    """What a simulated venue keeps between runs (the paper account). Venue state, not
+    configuration: outside the audit chains, as the venue's own books are."""
+
+    __tablename__ = "venue_state"
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_type=Text)
+    saved_at: float
+
+
 class ResultRow(SQLModel, table=True):
     """The answer given to a `client_id`, so a retried request gets the same answer."""
 
@@ -172,3 +182,14 @@ class TokenRow(SQLModel, table=True):
     created_at: float
     expires_at: float | None = None
     revoked_at: float | None = None
+
+
+class BotRow(SQLModel, table=True):
+    """A bot identity for the Hyperliquid-compatible API: the address (0x + 40 hex, lower case)
+    whose signatures `/hl/exchange` accepts, never a key. `scopes` comma-separated."""
+
+    __tablename__ = "bots"
+    name: str = Field(primary_key=True)
+    address: str = Field(unique=True, index=True)
+    scopes: str
+    created_at: float

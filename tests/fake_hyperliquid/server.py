@@ -27,14 +27,20 @@ take `account=` (default: the master):
 - reads: `position(coin, account=None)`, `orders(cloid=None, account=None)`,
   `dead_man_deadline(account=None)`, `fills(account=None)`, `account_value(account=None)`,
   `actions(kind=None)`, `refused()`, `subscriptions()`, `posts`, `pongs_sent`,
-  `connections_opened`, `connections_refused`, `venue`.
+  `connections_opened`, `connections_refused`, `venue`, `info_requests` (every `/info` body
+  received, faulted ones included).
 
 - `POST /info`, `POST /exchange`: see `venue.FakeVenue`.
 - `/ws`: greets like the venue, answers `{"method": "ping"}` with a pong, takes `subscribe` /
-  `unsubscribe` (allMids, orderUpdates, userFills, userEvents, activeAssetCtx, l2Book), confirms
-  each with a `subscriptionResponse`, sends the userFills snapshot (`isSnapshot: true`), and
-  every block (`block_seconds`) regenerates the books, runs the venue's timers, triggers and
-  liquidations, and pushes allMids and the subscribed asset contexts.
+  `unsubscribe` (allMids, orderUpdates, userFills, userEvents, activeAssetCtx, l2Book, bbo,
+  trades, candle), confirms each with a `subscriptionResponse`, sends the userFills snapshot
+  (`isSnapshot: true`) and the first book / bbo at once, and every block (`block_seconds`)
+  regenerates the books, runs the venue's timers, triggers and liquidations, and pushes allMids,
+  the subscribed asset contexts, books (`WsBook`), best bid and offer (`WsBbo`) and candles
+  (`Candle`, open/high/low/close of the mark over the interval). Each taker fill is also a
+  `trades` message (`WsTrade[]`) for the coin's trades subscribers; one of these channels for a
+  coin not listed is refused on the `error` channel (`Invalid subscription {...}`). Shapes: the
+  docs' websocket "Subscriptions" page and the SDK's `hyperliquid/utils/types.py`.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fake_hyperliquid.book import BookShape
+from fake_hyperliquid.channels import MarketChannels, trade_of
 from fake_hyperliquid.venue import FakeVenue, ReceivedAction
 from fake_hyperliquid.wire import Order
 
@@ -115,6 +122,7 @@ class FakeHyperliquid:
                                subaccounts=subaccounts, vaults=vaults, equities=equities, abstraction=abstraction,
                                spot_usdc=spot_usdc, cum_volume=cum_volume, requests_used=requests_used,
                                nonces_kept=nonces_kept, book=book, books=books)
+        self.channels = MarketChannels(self.venue, self.clock)
         self.block_seconds = block_seconds
         self.silent = False
         self.refuse_connections = False
@@ -122,6 +130,7 @@ class FakeHyperliquid:
         self.connections_refused = 0
         self.pongs_sent = 0
         self.posts = {"info": 0, "exchange": 0}  # requests received, faulted ones included
+        self.info_requests: list[dict[str, Any]] = []  # every /info body received, faulted ones included
         self._sessions: set[_Session] = set()
         self._faults: dict[str, deque[_Fault]] = {"info": deque(), "exchange": deque()}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -267,10 +276,16 @@ class FakeHyperliquid:
         return faults.popleft() if faults else None
 
     async def _info(self, request: Request) -> Response:
+        body = await request.json()
+        self.info_requests.append(body)
         fault = self._take_fault("info")
         if fault is not None:
             return PlainTextResponse(f"injected {fault.status}", status_code=fault.status)
-        status, body = self.venue.info(await request.json())
+        if not isinstance(body, dict):
+            return PlainTextResponse("Failed to deserialize the JSON body into the target type", status_code=422)
+        status, body = self.venue.info(body)
+        if status != 200:  # the venue's refusals are plain text, not JSON
+            return PlainTextResponse(str(body), status_code=status)
         return JSONResponse(body, status_code=status)
 
     async def _exchange(self, request: Request) -> Response:
@@ -316,6 +331,10 @@ class FakeHyperliquid:
             if not self.silent:
                 self.pongs_sent += 1
             session.send({"channel": "pong"})
+        elif method == "subscribe" and not self.channels.known(subscription):
+            # a book, bbo, tape or candle of a coin the venue does not list (nktkas/hyperliquid
+            # `_postRequest.ts` reads this refusal: "Invalid subscription" and the subscription)
+            session.send({"channel": "error", "data": f"Invalid subscription {json.dumps(subscription)}"})
         elif method in ("subscribe", "unsubscribe") and isinstance(subscription, dict):
             key = json.dumps(subscription, sort_keys=True)
             if method == "subscribe":
@@ -339,11 +358,19 @@ class FakeHyperliquid:
         elif kind == "activeAssetCtx" and subscription.get("coin") in self.venue.books:
             coin = subscription.get("coin")
             session.send({"channel": "activeAssetCtx", "data": {"coin": coin, "ctx": self.venue.asset_ctx(coin)}})
+        elif kind in ("l2Book", "bbo"):
+            message = self.channels.message(subscription)
+            if message is not None:
+                session.send(message)
 
     def _publish(self, kind: str, key: str | None, message: dict[str, Any]) -> None:
         for session in list(self._sessions):
             if session.wants(kind, key):
                 session.send(message)
+        if kind == "userFills":  # a taker fill is a trade on the coin's tape
+            for fill in message["data"]["fills"]:
+                if fill.get("crossed"):
+                    self._publish("trades", fill["coin"], {"channel": "trades", "data": [trade_of(fill, key)]})
 
     async def _blocks(self) -> None:
         """A block every `block_seconds`: venue timers, then mids and asset contexts."""
@@ -360,3 +387,7 @@ class FakeHyperliquid:
                         coin = sub.get("coin")
                         session.send({"channel": "activeAssetCtx",
                                       "data": {"coin": coin, "ctx": self.venue.asset_ctx(coin)}})
+                    elif sub.get("type") in ("l2Book", "bbo", "candle"):
+                        message = self.channels.message(sub)
+                        if message is not None:
+                            session.send(message)

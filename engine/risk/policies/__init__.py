@@ -1,6 +1,6 @@
 """The policy catalogue (SPEC section 4): parse bodies into policies, validate their rules.
 
-A body is `{type, rules, enabled?, account?, id?, description?}`; the WAIaaS form
+A body is `{type, rules, enabled?, account?, id?, description?, bot?}`; the WAIaaS form
 `{"walletId": ..., "type": ..., "rules": {...}}` is accepted as it is (walletId -> account).
 """
 
@@ -52,6 +52,13 @@ class PolicyBody(BaseModel):
     walletId: Name | None = Field(default=None, max_length=128)
     id: PolicyId | None = None
     description: Text | None = Field(default=None, max_length=1000)
+    bot: Name | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"\S",
+        description="Scope the policy to one bot (a registered bot's or a bot token's name): it judges only that "
+                    "bot's orders, which pass the account's policies too. Its counters (RATE_LIMIT, SPENDING_LIMIT, "
+                    "ACTION_CATEGORY_LIMIT) count that bot's orders only; account figures (positions, losses, "
+                    "buffer) stay the account's, and the engine's own protection (de-risk, breakers, venue stops) "
+                    "follows the account's policies alone")
 
 
 def _field_path(prefix: str, loc: tuple) -> str:
@@ -92,7 +99,7 @@ def parse_policy(body: Any, default_id: str, where: str = "") -> Policy:
         rules = cls.Rules.model_validate(head.rules)
     except ValidationError as exc:
         _raise_first(exc, _field_path(where, ("rules",)))
-    return cls(head.id or default_id, rules, head.enabled, head.account or head.walletId)
+    return cls(head.id or default_id, rules, head.enabled, head.account or head.walletId, head.bot)
 
 
 def parse_policies(bodies: Any) -> list[Policy]:

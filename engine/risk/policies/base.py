@@ -98,6 +98,11 @@ def per_market(mapping: dict[str, float], coin: str, fallback: float | None) -> 
     return value
 
 
+def bot_metric(metric: str, bot: str) -> str:
+    """A counter of one bot's orders only (`submissions@alpha`), for its scoped policies."""
+    return f"{metric}@{bot}"
+
+
 class Policy:
     """Base class. Subclasses set `type`, `Rules`, and implement `evaluate`."""
 
@@ -107,18 +112,25 @@ class Policy:
     # False when it judges only the order (stop loss, order size, tier, ...).
     judges_state: ClassVar[bool] = True
 
-    __slots__ = ("id", "rules", "enabled", "account")
+    __slots__ = ("id", "rules", "enabled", "account", "bot")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "type" in cls.__dict__:
             POLICY_TYPES[cls.type] = cls
 
-    def __init__(self, id: str, rules: Rules, enabled: bool = True, account: str | None = None) -> None:
+    def __init__(self, id: str, rules: Rules, enabled: bool = True, account: str | None = None,
+                 bot: str | None = None) -> None:
         self.id = id
         self.rules = rules
         self.enabled = enabled
         self.account = account
+        self.bot = bot  # None: the account's; else it judges only that bot's orders (OrderIntent.bot)
+
+    def metric(self, name: str) -> str:
+        """The counter `name` ("submissions", "spend", "spend:<category>") as this policy counts
+        it: the account's, or for a bot-scoped policy that bot's own orders only."""
+        return name if self.bot is None else bot_metric(name, self.bot)
 
     def evaluate(self, p: Projection) -> Reason | None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -157,4 +169,5 @@ class Policy:
             "rules": self.rules.model_dump(mode="json", by_alias=True, exclude_none=True),
             "enabled": self.enabled,
             **({"account": self.account} if self.account else {}),
+            **({"bot": self.bot} if self.bot else {}),
         }

@@ -38,13 +38,13 @@ class RateLimit(Policy):
     judges_state = False
 
     def windows(self) -> list[tuple[str, float]]:
-        return [("submissions", self.rules.seconds)]
+        return [(self.metric("submissions"), self.rules.seconds)]
 
     def evaluate(self, p: Projection) -> Reason | None:
         if p.reducing:
             return None
         r: RateLimitRules = self.rules
-        count = p.counters.window("submissions", r.seconds).total(p.now)
+        count = p.counters.window(self.metric("submissions"), r.seconds).total(p.now)
         if count >= r.maxTransactions:
             return self.deny("RATE_LIMITED",
                              f"RATE_LIMIT of {r.maxTransactions} per {r.period} reached (submitted {int(count)})",
@@ -53,7 +53,7 @@ class RateLimit(Policy):
 
     def fast(self, counters) -> Fast:
         r: RateLimitRules = self.rules
-        return Fast("not $window.total(now) >= $max", {"window": counters.window("submissions", r.seconds), "max": r.maxTransactions})
+        return Fast("not $window.total(now) >= $max", {"window": counters.window(self.metric("submissions"), r.seconds), "max": r.maxTransactions})
 
 
 class OrderLimitsRules(Rules):

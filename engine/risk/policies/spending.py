@@ -45,7 +45,7 @@ class SpendingLimit(Policy):
     judges_state = False
 
     def windows(self) -> list[tuple[str, float]]:
-        return [("spend", DAY), ("spend", MONTH)]
+        return [(self.metric("spend"), DAY), (self.metric("spend"), MONTH)]
 
     def tier_for(self, notional: float) -> Tier | None:
         """The tier an order of this notional needs; None when above every tier (on_exceed)."""
@@ -67,7 +67,7 @@ class SpendingLimit(Policy):
         for limit, seconds, label in ((r.daily_limit_usd, DAY, "daily_limit_usd"), (r.monthly_limit_usd, MONTH, "monthly_limit_usd")):
             if limit is None:
                 continue
-            total = p.counters.window("spend", seconds).total(p.now) + notional
+            total = p.counters.window(self.metric("spend"), seconds).total(p.now) + notional
             if exceeds(total, limit):
                 return self.deny("SPENDING_LIMIT",
                                  f"Spend would exceed SPENDING_LIMIT {label} of {fmt(limit)} (projected {fmt(total)})", limit, total)
@@ -95,7 +95,7 @@ class SpendingLimit(Policy):
         for limit, seconds, label in ((r.daily_limit_usd, DAY, "day"), (r.monthly_limit_usd, MONTH, "month")):
             if limit is not None:
                 expr += f" and not ${label}.total(now) + notional > ${label}_max"
-                names |= {label: counters.window("spend", seconds), f"{label}_max": ceiling(limit)}
+                names |= {label: counters.window(self.metric("spend"), seconds), f"{label}_max": ceiling(limit)}
         if r.instant_max_usd is not None:  # INSTANT is the only tier with nothing to say
             expr += " and not notional > $instant"
             names["instant"] = ceiling(r.instant_max_usd)
@@ -124,9 +124,9 @@ class ActionCategoryLimit(Policy):
         out = []
         for category, limits in self.rules.categoryLimits.items():
             if limits.daily_limit_usd is not None:
-                out.append((f"spend:{category}", DAY))
+                out.append((self.metric(f"spend:{category}"), DAY))
             if limits.monthly_limit_usd is not None:
-                out.append((f"spend:{category}", MONTH))
+                out.append((self.metric(f"spend:{category}"), MONTH))
         return out
 
     def evaluate(self, p: Projection) -> Reason | None:
@@ -146,7 +146,7 @@ class ActionCategoryLimit(Policy):
         for limit, seconds, label in ((limits.daily_limit_usd, DAY, "daily_limit_usd"), (limits.monthly_limit_usd, MONTH, "monthly_limit_usd")):
             if limit is None:
                 continue
-            total = p.counters.window(f"spend:{category}", seconds).total(p.now) + notional
+            total = p.counters.window(self.metric(f"spend:{category}"), seconds).total(p.now) + notional
             if exceeds(total, limit):
                 return self.deny("CATEGORY_LIMIT",
                                  f"Spend would exceed ACTION_CATEGORY_LIMIT {label} of {fmt(limit)} for {category} (projected {fmt(total)})",
@@ -163,7 +163,8 @@ class ActionCategoryLimit(Policy):
             for limit, seconds, label in ((limits.daily_limit_usd, DAY, "day"), (limits.monthly_limit_usd, MONTH, "month")):
                 if limit is not None:
                     checks.append(f"not ${label}{j}.total(now) + notional > ${label}_max{j}")
-                    names |= {f"{label}{j}": counters.window(f"spend:{category}", seconds), f"{label}_max{j}": ceiling(limit)}
+                    names |= {f"{label}{j}": counters.window(self.metric(f"spend:{category}"), seconds),
+                              f"{label}_max{j}": ceiling(limit)}
             terms.append(f"(category != $category{j} or {' and '.join(checks)})")
             names[f"category{j}"] = category
         return Fast(" and ".join(terms) or "True", names)

@@ -109,6 +109,7 @@ class HyperliquidConnector:
         self.budget = budget or RateBudget()
         self.order_ttl = order_ttl_seconds
         self._user = config.account_address
+        self.account_address = config.account_address.lower()
         self._http = HttpTransport(config.api_url, self.budget, config.request_timeout_seconds)
         self._handlers: list[EventHandler] = []
         self.stream = StreamTranslator(self._user, self.clock, self._emit)

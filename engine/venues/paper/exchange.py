@@ -42,6 +42,13 @@ one dex and USDC collateral (the paper account) that gives the same cross figure
 margin math is the same and the snapshot says which mode it is (`account_mode`).
 
 Fault injection (all off by default): see `engine.venues.paper.faults`.
+
+The venue's own memory, for Hyperliquid's info answers (`engine.venues.paper.hl_info`):
+`history` (`engine.venues.paper.history`) sees every order the venue starts on and every event
+it emits, before subscribers and whatever the faults drop. `mark_listeners` hear every mark
+(candles, market channels); the list is empty unless an API is attached, so a benchmark's
+thousands of marks a second cost nothing extra. The account as a JSON-able state, for restarts:
+`engine.venues.paper.account_state`.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ from engine.domain.model import Account, MarginMode, MarketInfo, OpenOrder, Posi
 from engine.venues.paper.ledger import DEFAULT_LEVERAGE, Ledger
 from engine.venues.paper.faults import Faults
 from engine.venues.paper.funding import HourlyFunding
+from engine.venues.paper.history import PaperHistory
 from engine.venues.paper.rules import OrderCheck, check_order_request, check_trigger_request
 
 TAKER_FEE = 0.00045  # Hyperliquid base tier, fraction of notional
@@ -108,13 +116,18 @@ class _InFlight:
     grouping: Grouping = "na"
 
 
+# The paper account's address when none is given (the node gives each store its own, kept).
+PAPER_ADDRESS = "0x" + "0" * 36 + "9a9e"
+
+
 class PaperExchange:
     """See the module docstring. Prices USD, sizes base units, fees fractions of notional."""
 
     def __init__(self, markets: dict[str, MarketInfo], equity: float = 100_000.0, clock: Clock | None = None, *,
                  taker_fee: float = TAKER_FEE, maker_fee: float = MAKER_FEE, slippage: float = SLIPPAGE,
                  partial_fill_ratio: float | None = None, stale_after: float = STALE_AFTER_SECONDS,
-                 default_leverage: int = DEFAULT_LEVERAGE, account_mode: AccountMode = "standard") -> None:
+                 default_leverage: int = DEFAULT_LEVERAGE, account_mode: AccountMode = "standard",
+                 account_address: str = PAPER_ADDRESS) -> None:
         for coin, info in markets.items():
             if info.sz_decimals is None:
                 raise ValueError(f"market {coin} needs sz_decimals")
@@ -124,6 +137,7 @@ class PaperExchange:
             raise ValueError(f"account_mode must be standard, unified or portfolio, not {account_mode!r}")
         self.markets = dict(markets)
         self.account_mode: AccountMode = account_mode
+        self.account_address = account_address.lower()
         self.clock = clock or SystemClock()
         self.ledger = Ledger(self.markets, equity, default_leverage)
         self.taker_fee, self.maker_fee, self.slippage = taker_fee, maker_fee, slippage
@@ -149,6 +163,11 @@ class PaperExchange:
         # the engine skips re-reading an account that has not changed since its last read.
         self.revision = 0
         self.faults = Faults(self._feed_back)
+        # The venue's own record of orders, fills and funding (Hyperliquid's info answers).
+        self.history = PaperHistory(self.markets, self.account_address, lambda coin: float(self.ledger.size(coin)))
+        # Called with (coin, px USD, time epoch s) on every mark; kept empty unless someone
+        # listens (candles, market channels), as a benchmark feeds thousands of marks a second.
+        self.mark_listeners: list[Callable[[str, float, float], None]] = []
 
     @property
     def dead_man_deadline(self) -> float | None:
@@ -173,6 +192,9 @@ class PaperExchange:
         now = self.clock.now()
         self.ledger.marks[coin] = float(px)
         self.mark_times[coin] = self._last_mark_at = now
+        if self.mark_listeners:
+            for listener in self.mark_listeners:
+                listener(coin, float(px), now)
         if self._stale:
             self._stale = False
             self._emit(FeedRestored(now))
@@ -220,6 +242,9 @@ class PaperExchange:
         now = self.clock.now()
         self.ledger.marks[coin] = float(px)
         self.mark_times[coin] = self._last_mark_at = now
+        if self.mark_listeners:
+            for listener in self.mark_listeners:
+                listener(coin, float(px), now)
         self.poll()
         if self._triggers:
             self._fire_triggers(coin, float(px))
@@ -278,15 +303,7 @@ class PaperExchange:
                      unrealized_pnl=ledger.unrealized_pnl(coin), cum_funding=h.cum_funding)
             for coin, h in ledger.holdings.items()
         )
-        orders = tuple(
-            OpenOrder(r.oid, r.request.coin, r.request.side, float(r.remaining), float(r.request.limit_px),
-                      r.request.reduce_only, r.request.client_id)
-            for r in self._resting.values()
-        ) + tuple(
-            OpenOrder(t.oid, t.request.coin, t.request.side, self._trigger_size(t), float(t.request.limit_px),
-                      True, t.request.client_id, t.px, t.request.trigger.tpsl)  # type: ignore[union-attr]
-            for t in self._triggers.values()
-        )
+        orders = self.open_orders()
         account = Account(value, value, max(0.0, self._available_margin()), now)
         rates = self.funding.capped_rates()
         return VenueSnapshot(account, positions, orders, dict(ledger.marks), now, rates, dict(self.mark_times),
@@ -392,7 +409,25 @@ class PaperExchange:
         midnight = self.clock.now() // 86_400 * 86_400
         return sum(1 for at in self._dead_man_fires if at >= midnight)
 
-    # ---- reading (tests, replay) ---------------------------------------------------------
+    # ---- reading (tests, replay, the info answers) ----------------------------------------
+
+    def open_orders(self) -> tuple[OpenOrder, ...]:
+        """Resting limit orders (time priority), then trigger orders (with `trigger_px`/`tpsl`;
+        a positionTpsl one sized to the position now), as `snapshot()` lists them."""
+        return tuple(
+            OpenOrder(r.oid, r.request.coin, r.request.side, float(r.remaining), float(r.request.limit_px),
+                      r.request.reduce_only, r.request.client_id)
+            for r in self._resting.values()
+        ) + tuple(
+            OpenOrder(t.oid, t.request.coin, t.request.side, self._trigger_size(t), float(t.request.limit_px),
+                      True, t.request.client_id, t.px, t.request.trigger.tpsl)  # type: ignore[union-attr]
+            for t in self._triggers.values()
+        )
+
+    def available_margin(self) -> float:
+        """Account value − initial margin of positions and of resting orders that add risk (USD):
+        what a new order can use (may be negative after a loss)."""
+        return self._available_margin()
 
     def account_value(self) -> float:
         return self.ledger.account_value()
@@ -414,6 +449,7 @@ class PaperExchange:
     def _emit(self, event: VenueEvent) -> None:
         if type(event) is not MarkUpdated:
             self.revision += 1
+            self.history.record(event)
         if self.faults.drop_feed:
             self.faults.dropped_events += 1
             return
@@ -462,6 +498,7 @@ class PaperExchange:
         return acks
 
     def _reject(self, oid: str, order: OrderRequest, code: str, message: str) -> OrderAck:
+        self.history.placing(oid, order, self.clock.now())
         self._emit(OrderRejected(oid, order.client_id, order.coin, code, message, self.clock.now()))
         return OrderAck(oid, order.client_id, "rejected", remaining=float(order.size), code=code, error=message)
 
@@ -469,6 +506,8 @@ class PaperExchange:
                          entry: tuple[str, str] | None = None) -> OrderAck:
         """Place one trigger order: it rests (`resting`). `entry` (oid, side): a normalTpsl
         child waiting for that resting entry's first fill."""
+        self.history.placing(oid, order, self.clock.now(), position_tpsl=position_tpsl,
+                             parent=entry[0] if entry else None)
         check = self._refusal(order, position_tpsl=position_tpsl, entry_side=entry[1] if entry else None)
         if check.code is not None:
             return self._reject(oid, order, check.code, check.message)
@@ -487,6 +526,7 @@ class PaperExchange:
 
     def _execute(self, oid: str, order: OrderRequest) -> OrderAck:
         now = self.clock.now()
+        self.history.placing(oid, order, now)
         check = self._refusal(order)
         if check.code is not None:
             return self._reject(oid, order, check.code, check.message)

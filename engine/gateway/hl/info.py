@@ -1,0 +1,36 @@
+"""`/hl/info`: the venue's answers (the paper exchange's own, or Hyperliquid's through a shared
+cache), with one change: a registered bot's address means the guarded account, so a bot that
+asks about "its" account (ccxt's `walletAddress`, the SDK's `account_address`) sees the account
+whose orders it sends, the one the gate judges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.facade import EngineService
+from engine.venues.hl_api import InfoRefused, VenueApi
+
+DESERIALIZE = "Failed to deserialize the JSON body into the target type: "
+
+
+class HlInfo:
+    def __init__(self, service: EngineService, venue: VenueApi) -> None:
+        self.service = service
+        self.venue = venue
+
+    def account_of(self, user: Any) -> Any:
+        """The guarded account's address for a registered bot's, else `user` as given."""
+        if isinstance(user, str) and self.service.bot_for(user) is not None:
+            return self.service.engine.connector.account_address
+        return user
+
+    async def handle(self, body: Any) -> tuple[int, Any]:
+        """(HTTP status, body) for one `/info` request, as Hyperliquid answers it."""
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+            return 422, DESERIALIZE + "missing field `type`"
+        if "user" in body:
+            body = {**body, "user": self.account_of(body["user"])}
+        try:
+            return 200, await self.venue.info(body)
+        except InfoRefused as refused:
+            return refused.status, refused.message

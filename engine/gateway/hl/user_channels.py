@@ -1,0 +1,203 @@
+"""The user channels of `/hl/ws` (`userFills`, `orderUpdates`, `userEvents`) for the guarded
+account, served from what the engine saw, so a bot hears the fills the gate counts, including
+those of its held (DELAY/APPROVAL) orders released later.
+
+- Fills come from the engine's ORDER_FILLED events. Hyperliquid's fill row (SDK
+  `hyperliquid/utils/types.py` `Fill`; docs "Subscriptions" `WsFill`) holds more than the event:
+  `startPosition` is the book's position before the fill (the engine re-reads the account only
+  after it; fills since the last read are added), `dir` follows from it, `time` is the event's
+  time, `crossed` is the taker flag (the event's `maker`, else taker), `hash` is the zero hash
+  and `tid` a number made from the fill itself (the same fill gets the same tid on every
+  connection; it is not the venue's tid, which the event does not carry).
+- Order updates (`WsOrder`) come from the connector's order events: OrderAccepted -> `open`,
+  OrderFilled with nothing left -> `filled`, OrderCancelled -> the venue's status word when the
+  venue gave one (`marginCanceled`, `reduceOnlyCanceled`...) else `canceled`, OrderRejected ->
+  `rejected` (or the venue's word), OrderTriggered -> `triggered`. The engine logs none of
+  these but fills, so the connector is asked directly (reading only).
+- `userEvents` carries the fills (`{"fills": [...]}` on channel `user`, as the venue writes it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any, Callable
+
+from engine.domain.events import EngineEvent, EventKind
+from engine.facade import EngineService
+from engine.risk.book import Book
+from engine.venues import connector as venue
+from engine.venues.hyperliquid.parse import is_cancelled, is_rejected
+from engine.venues.hyperliquid.signer import cloid_for
+
+USER_CHANNELS = frozenset({"userFills", "orderUpdates", "userEvents"})
+ZERO_HASH = "0x" + "0" * 64
+ORDERS_REMEMBERED = 10_000
+Sink = Callable[[dict[str, Any]], None]
+
+
+def num(x: float) -> str:
+    """A number as Hyperliquid writes it: plain decimal, no exponent, no trailing zeros."""
+    text = f"{x:.8f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def wire_oid(oid: Any) -> Any:
+    """The venue's oids are integers; ours are their decimal text."""
+    return int(oid) if isinstance(oid, str) and oid.isdigit() else oid
+
+
+def direction(side: str, start: float, size: float) -> str:
+    """Hyperliquid's `dir` of a fill: `side` buy/sell of `size` base units from the signed
+    position `start`."""
+    buy = side == "buy"
+    if start == 0 or (start > 0) == buy:
+        return "Open Long" if buy else "Open Short"
+    if size > abs(start) + 1e-12:
+        return "Short > Long" if buy else "Long > Short"
+    return "Close Short" if buy else "Close Long"
+
+
+class FillRows:
+    """Hyperliquid fill rows from ORDER_FILLED events, with the position each fill started from."""
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self._read_at: float | None = None  # the book's account read the moves below follow
+        self._moved: dict[str, float] = {}  # coin -> signed base units filled since that read
+
+    def row(self, event: EngineEvent) -> dict[str, Any]:
+        data = event.data
+        coin, side, size, px = data["coin"], data["side"], float(data["size"]), float(data["px"])
+        if self.book.account_time != self._read_at:  # a fresh read holds the fills before it
+            self._read_at, self._moved = self.book.account_time, {}
+        position = self.book.position(coin)
+        start = (position.size if position is not None else 0.0) + self._moved.get(coin, 0.0)
+        self._moved[coin] = self._moved.get(coin, 0.0) + (size if side == "buy" else -size)
+        time_ms = int(round(event.at * 1000))
+        seed = f"{data['oid']}|{data.get('remaining')}|{size!r}|{px!r}|{time_ms}".encode()
+        row = {"coin": coin, "px": num(px), "sz": num(size), "side": "B" if side == "buy" else "A", "time": time_ms,
+               "startPosition": num(start), "dir": direction(side, start, size),
+               "closedPnl": num(float(data.get("realized_pnl") or 0.0)), "hash": ZERO_HASH,
+               "oid": wire_oid(data["oid"]), "crossed": not data.get("maker", False),
+               "fee": num(float(data.get("fee") or 0.0)),
+               "tid": int.from_bytes(hashlib.sha256(seed).digest()[:6], "big"), "feeToken": "USDC"}
+        if data.get("client_id"):
+            row["cloid"] = cloid_for(data["client_id"])
+        return row
+
+
+class OrderRows:
+    """Hyperliquid order updates from the connector's order events."""
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self._orders: OrderedDict[str, dict[str, Any]] = OrderedDict()  # oid -> the order's wire row
+
+    def update(self, event: venue.VenueEvent) -> dict[str, Any] | None:
+        """The update for one venue event (None: not an order's status change)."""
+        if isinstance(event, venue.OrderAccepted):
+            order = self._remember(event.oid, event.coin, event.side, event.limit_px, event.size, event.client_id,
+                                   event.time)
+            return self._status(order, "open", event.time)
+        if isinstance(event, venue.OrderFilled):
+            order = self._known(event.oid, event.coin, event.side, event.px, event.size, event.client_id, event.time)
+            order["sz"] = num(event.remaining)
+            if event.remaining > 0:
+                return None  # still open: the venue sends no update for a partial fill
+            self._orders.pop(event.oid, None)
+            return self._status(order, "filled", event.time)
+        if isinstance(event, venue.OrderCancelled):
+            order = self._known(event.oid, event.coin, None, None, None, event.client_id, event.time)
+            self._orders.pop(event.oid, None)
+            word = event.reason if is_cancelled(event.reason) else "canceled"
+            if "reduceOnlyCanceled" in event.reason:
+                word = "reduceOnlyCanceled"
+            return self._status(order, word, event.time)
+        if isinstance(event, venue.OrderRejected) and event.oid is not None:
+            order = self._known(event.oid, event.coin, None, None, None, event.client_id, event.time)
+            self._orders.pop(event.oid, None)
+            return self._status(order, event.code if is_rejected(event.code) else "rejected", event.time)
+        if isinstance(event, venue.OrderTriggered):
+            order = self._known(event.oid, event.coin, event.side, event.trigger_px, None, event.client_id, event.time)
+            return self._status(order, "triggered", event.time)
+        return None
+
+    def _remember(self, oid: str, coin: str, side: str, limit_px: float, size: float, client_id: str | None,
+                  at: float) -> dict[str, Any]:
+        order = {"coin": coin, "side": "B" if side == "buy" else "A", "limitPx": num(limit_px), "sz": num(size),
+                 "oid": wire_oid(oid), "timestamp": int(round(at * 1000)), "origSz": num(size)}
+        if client_id:
+            order["cloid"] = cloid_for(client_id)
+        self._orders[oid] = order
+        if len(self._orders) > ORDERS_REMEMBERED:
+            self._orders.popitem(last=False)
+        return order
+
+    def _known(self, oid: str, coin: str, side: str | None, px: float | None, size: float | None,
+               client_id: str | None, at: float) -> dict[str, Any]:
+        """The order as we know it: from its OrderAccepted, else the book's open orders, else
+        what this event says."""
+        order = self._orders.get(oid)
+        if order is not None:
+            return order
+        resting = self.book.open_orders.get(oid)
+        if resting is not None:
+            return self._remember(oid, resting.coin, resting.side, resting.limit_px, resting.size,
+                                  resting.client_id or client_id, at)
+        return self._remember(oid, coin, side or "buy", px or 0.0, size or 0.0, client_id, at)
+
+    @staticmethod
+    def _status(order: dict[str, Any], status: str, at: float) -> dict[str, Any]:
+        return {"order": dict(order), "status": status, "statusTimestamp": int(round(at * 1000))}
+
+
+class UserChannels:
+    """One connection's user subscriptions of the guarded account, fed from the engine. `add`
+    a subscription's sink; the engine and the connector are listened to while any is open."""
+
+    def __init__(self, service: EngineService) -> None:
+        self.service = service
+        self._fills = FillRows(service.engine.book)
+        self._orders = OrderRows(service.engine.book)
+        self._sinks: dict[tuple[str, str], Sink] = {}  # (channel, user as given, lower case) -> sink
+        self._stop: list[Callable[[], None]] = []
+
+    def guarded(self, user: str) -> bool:
+        """`user` is the guarded account or a registered bot (both mean the guarded account)."""
+        return user.lower() == self.service.engine.connector.account_address.lower() \
+            or self.service.bot_for(user) is not None
+
+    def add(self, channel: str, user: str, sink: Sink) -> None:
+        if not self._stop:
+            self._stop = [self.service.subscribe(self._on_engine_event),
+                          self.service.engine.connector.subscribe(self._on_venue_event)]
+        self._sinks[(channel, user.lower())] = sink
+
+    def remove(self, channel: str, user: str) -> None:
+        self._sinks.pop((channel, user.lower()), None)
+        if not self._sinks:
+            self.close()
+
+    def close(self) -> None:
+        for stop in self._stop:
+            stop()
+        self._stop = []
+
+    def _on_engine_event(self, event: EngineEvent) -> None:
+        if event.kind is not EventKind.ORDER_FILLED:
+            return
+        row = self._fills.row(event)
+        for (channel, user), sink in list(self._sinks.items()):
+            if channel == "userFills":
+                sink({"channel": "userFills", "data": {"user": user, "fills": [row]}})
+            elif channel == "userEvents":
+                sink({"channel": "user", "data": {"fills": [row]}})
+
+    def _on_venue_event(self, event: venue.VenueEvent) -> None:
+        update = self._orders.update(event)
+        if update is None:
+            return
+        for (channel, _user), sink in list(self._sinks.items()):
+            if channel == "orderUpdates":
+                sink({"channel": "orderUpdates", "data": [update]})

@@ -1,0 +1,81 @@
+"""The official SDK as a bot behind perpguard, with Hyperliquid (the strict fake venue, which
+checks every signature) on the other side: the bot's key never reaches the venue; what passes
+the gate reaches it signed by perpguard's own agent, with the bot's cloid kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hyperliquid.exchange import Exchange
+from hyperliquid.info import Info
+from hyperliquid.utils.types import Cloid
+
+from tests.engine_server import EngineThread
+from tests.hl_gateway import BETA, POLICIES, STRANGER, HlGateway
+
+
+@pytest.fixture
+def hl(fake, tmp_path):
+    from fake_hyperliquid.harness import engine_config
+
+    policies = tmp_path / "policies.json"
+    policies.write_text(json.dumps(POLICIES))
+    with EngineThread(tmp_path, policies=policies, config_file=engine_config(fake, tmp_path)) as engine:
+        gateway = HlGateway(engine)
+        gateway.add_bot("beta", BETA.address)
+        yield gateway
+
+
+def _orders_sent(fake) -> list:
+    return [a for a in fake.actions("order") if a.action.get("grouping") == "na"]
+
+
+def test_a_bot_s_orders_reach_the_venue_signed_by_perpguard_s_agent_with_the_bot_s_cloid(hl, fake):
+    from fake_hyperliquid.harness import AGENT, MASTER
+
+    assert hl.account == MASTER.address.lower()
+    bot, info = Exchange(BETA, hl.url, account_address=hl.account), Info(hl.url, skip_ws=True)
+    mid = float(info.all_mids()["BTC"])
+    cloid = Cloid.from_str("0x" + "56" * 16)
+    placed = bot.order("BTC", True, 0.01, round(mid * 0.9), {"limit": {"tif": "Gtc"}}, cloid=cloid)
+    oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
+    (sent,) = _orders_sent(fake)
+    assert sent.signer == AGENT.address.lower()  # re-signed: the venue never saw the bot's key
+    assert sent.action["orders"][0]["c"] == cloid.to_raw()
+    assert [o.oid for o in fake.orders(cloid=cloid.to_raw()) if o.status == "open"] == [oid]
+    assert [o["oid"] for o in info.open_orders(hl.account)] == [oid]  # /hl/info passes the venue's own answer
+
+    assert bot.cancel("BTC", oid)["response"]["data"]["statuses"] == ["success"]
+    assert [o.status for o in fake.orders(cloid=cloid.to_raw())] == ["canceled"]
+
+    filled = bot.market_open("BTC", True, 0.01)
+    assert filled["response"]["data"]["statuses"][0]["filled"]["totalSz"] == "0.01"
+    assert fake.position("BTC") == pytest.approx(0.01)
+    (position,) = info.user_state(hl.account)["assetPositions"]
+    assert float(position["position"]["szi"]) == pytest.approx(0.01)
+
+
+def test_what_the_gate_or_the_signature_check_refuses_never_reaches_the_venue(hl, fake):
+    info = Info(hl.url, skip_ws=True)
+    mid = float(info.all_mids()["BTC"])
+    denied = Exchange(BETA, hl.url, account_address=hl.account).order("BTC", True, 1.0, round(mid * 1.01),
+                                                                      {"limit": {"tif": "Ioc"}})
+    assert denied["response"]["data"]["statuses"][0]["error"].startswith("perpguard: POLICY_DENIED: ")
+    stranger = Exchange(STRANGER, hl.url, account_address=hl.account).order("BTC", True, 0.01, round(mid * 1.01),
+                                                                            {"limit": {"tif": "Ioc"}})
+    assert stranger["response"] == f"User or API Wallet {STRANGER.address.lower()} does not exist."
+    withdrawal = Exchange(BETA, hl.url, account_address=hl.account).withdraw_from_bridge(10.0, BETA.address)
+    assert withdrawal["status"] == "err"
+    assert _orders_sent(fake) == [] and fake.actions("withdraw3") == []
+    assert fake.position("BTC") == 0
+
+
+def test_the_venue_s_refusal_reaches_the_bot_in_the_venue_s_words(hl, fake):
+    bot, info = Exchange(BETA, hl.url, account_address=hl.account), Info(hl.url, skip_ws=True)
+    mid = float(info.all_mids()["BTC"])
+    # a post-only buy above the book would match at once: the venue refuses it
+    refused = bot.order("BTC", True, 0.01, round(mid * 1.05), {"limit": {"tif": "Alo"}})
+    (status,) = refused["response"]["data"]["statuses"]
+    assert status["error"].startswith("Post only order would have immediately matched")
+    assert [o for o in fake.orders() if o.status == "open"] == []
