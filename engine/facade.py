@@ -194,7 +194,10 @@ class EngineService:
         if order is None:
             raise ApiError(404, "NOT_FOUND", f"no open order {oid}", "id")
         ack = await self.engine.connector.cancel(order.coin, oid)
-        await self.engine.resync()
+        if ack.cancelled:
+            self.engine.book.forget_order(oid)  # the venue's answer; the next reconciliation confirms it
+        else:
+            await self.engine.resync()  # it filled or went meanwhile: read the account again
         return {"oid": oid, "cancelled": ack.cancelled, "error": ack.error}
 
     # ---- pending ---------------------------------------------------------------------------

@@ -8,8 +8,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Iterator
+
 import eth_account
 import httpx
+import pytest
 
 from tests.engine_server import MASTER, EngineThread
 
@@ -48,6 +51,16 @@ class HlGateway:
     def policy(self, body: dict) -> None:
         answer = httpx.post(self.engine.url + "/v1/policies", headers={"X-Master-Password": MASTER}, json=body)
         assert answer.status_code == 201, answer.text
+
+
+@pytest.fixture
+def hl(tmp_path) -> Iterator[HlGateway]:
+    """perpguard on paper with bots alpha and beta registered (a test imports this fixture)."""
+    engine, gateway = start(tmp_path)
+    try:
+        yield gateway
+    finally:
+        engine.__exit__(None, None, None)
 
 
 def start(tmp: Path, policies: list[dict] = POLICIES) -> tuple[EngineThread, HlGateway]:

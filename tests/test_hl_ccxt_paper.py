@@ -5,20 +5,13 @@ drive Hyperliquid through this same client."""
 from __future__ import annotations
 
 import ccxt
+import httpx
 import pytest
 
-from tests.hl_gateway import ALPHA, BETA, start
+from tests.engine_server import MASTER
+from tests.hl_gateway import ALPHA, BETA, hl  # noqa: F401 (the fixture)
 
 SYMBOL = "BTC/USDC:USDC"
-
-
-@pytest.fixture
-def hl(tmp_path):
-    engine, gateway = start(tmp_path)
-    try:
-        yield gateway
-    finally:
-        engine.__exit__(None, None, None)
 
 
 def _client(hl, wallet) -> ccxt.hyperliquid:
@@ -47,6 +40,8 @@ def test_ccxt_trades_cancels_and_edits_on_paper_through_perpguard(hl):
     assert balance["USDC"]["total"] > 0
     trades = client.fetch_my_trades(SYMBOL)
     assert trades[-1]["order"] == bought["id"] and trades[-1]["side"] == "buy"
+    listed = httpx.get(hl.engine.url + "/v1/bots", headers={"X-Master-Password": MASTER}).json()
+    assert {b["name"]: b["signs_as"] for b in listed}["beta"] == "mainnet"  # ccxt outside sandbox mode
 
 
 def test_ccxt_raises_with_perpguard_s_reason_for_a_denied_order(hl):

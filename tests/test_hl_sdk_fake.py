@@ -79,3 +79,25 @@ def test_the_venue_s_refusal_reaches_the_bot_in_the_venue_s_words(hl, fake):
     (status,) = refused["response"]["data"]["statuses"]
     assert status["error"].startswith("Post only order would have immediately matched")
     assert [o for o in fake.orders() if o.status == "open"] == []
+
+
+CCXT_BUILDER = "0x6530512a6c89c7cfcebc3ba7fcd9ada5f30827a6"  # the builder ccxt adds to every order
+
+
+@pytest.mark.parametrize("allowlisted", [False, True])
+def test_a_builder_fee_reaches_the_venue_only_for_an_allowlisted_builder(fake, tmp_path, allowlisted):
+    from fake_hyperliquid.harness import engine_config
+
+    policies = tmp_path / "policies.json"
+    policies.write_text(json.dumps(POLICIES))
+    extra = {"engine.hl_builders": [CCXT_BUILDER]} if allowlisted else {}
+    with EngineThread(tmp_path, policies=policies, config_file=engine_config(fake, tmp_path), **extra) as engine:
+        gateway = HlGateway(engine)
+        gateway.add_bot("beta", BETA.address)
+        bot = Exchange(BETA, gateway.url, account_address=gateway.account)
+        mid = float(Info(gateway.url, skip_ws=True).all_mids()["BTC"])
+        placed = bot.order("BTC", True, 0.01, round(mid * 0.9), {"limit": {"tif": "Gtc"}},
+                           builder={"b": CCXT_BUILDER, "f": 10})
+        assert "resting" in placed["response"]["data"]["statuses"][0]
+    (sent,) = _orders_sent(fake)
+    assert sent.action.get("builder") == ({"b": CCXT_BUILDER, "f": 10} if allowlisted else None)

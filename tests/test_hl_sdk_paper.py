@@ -12,17 +12,9 @@ from hyperliquid.utils.signing import get_timestamp_ms, order_request_to_order_w
     sign_l1_action
 from hyperliquid.utils.types import Cloid
 
-from tests.hl_gateway import ALPHA, BETA, STRANGER, start
+from tests.engine_server import MASTER
+from tests.hl_gateway import ALPHA, BETA, STRANGER, hl  # noqa: F401 (the fixture)
 from tests.waiting import eventually_sync
-
-
-@pytest.fixture
-def hl(tmp_path):
-    engine, gateway = start(tmp_path)
-    try:
-        yield gateway
-    finally:
-        engine.__exit__(None, None, None)
 
 
 def _exchange(hl, wallet) -> Exchange:
@@ -65,6 +57,8 @@ def test_orders_rest_fill_cancel_and_modify_as_on_the_venue(hl):
     assert position["position"]["coin"] == "BTC" and float(position["position"]["szi"]) == 0.01
     fills = info.user_fills(hl.account)
     assert fills[0]["oid"] == status["oid"] and fills[0]["side"] == "B"
+    listed = httpx.get(hl.engine.url + "/v1/bots", headers={"X-Master-Password": MASTER}).json()
+    assert {b["name"]: b["signs_as"] for b in listed} == {"alpha": None, "beta": "testnet"}  # the SDK off mainnet
 
 
 def test_a_denied_order_tells_the_bot_which_limit_and_by_how_much(hl):

@@ -26,6 +26,7 @@ def test_the_sdk_signer_is_recovered_from_either_phantom_agent_source(mainnet, s
     action = _action()
     signature = sign_l1_action(WALLET, action, vault, NOW, expires, mainnet)
     found = {c.source: c.address for c in candidates(action, NOW, signature, vault, expires)}
+    assert next(candidates(action, NOW, signature, vault, expires, first=source)).address == WALLET.address.lower()
     assert found[source] == WALLET.address.lower()
     other = "mainnet" if source == "testnet" else "testnet"
     assert found[other] != WALLET.address.lower()  # the other source recovers some stranger

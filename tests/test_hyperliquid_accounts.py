@@ -170,8 +170,7 @@ def connector_on(venue: StubVenue, account: str = MASTER.address, markets: tuple
                  **kw: Any) -> tuple[HyperliquidConnector, list]:
     config = HyperliquidConfig(network="testnet", account_address=account, agent_key_env="UNUSED",
                                base_url="http://127.0.0.1:9", markets=markets)
-    connector = HyperliquidConnector(config, agent=AGENT, **kw)
-    connector._http = venue
+    connector = HyperliquidConnector(config, agent=AGENT, http=venue, **kw)
     connector.feed = StubFeed()
     events: list = []
     connector.subscribe(events.append)
@@ -376,7 +375,7 @@ async def test_the_account_mode_is_read_again_on_a_resync():
     await connector.start()
     assert (await connector.snapshot()).account_mode == "standard"
     venue.answers["userAbstraction"] = "portfolioMargin"
-    connector._abstraction_read_at = float("-inf")  # the cache's few seconds have passed
+    connector._account.mode_read_at = float("-inf")  # the cache's few seconds have passed
     snap = await connector.snapshot()
     assert snap.account_mode == "portfolio" and snap.account.account_value == 777.0
 

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from engine.domain.clock import ManualClock
-from engine.venues.connector import DEAD_MAN_DAILY_FIRES, OrderFilled, OrderRejected, OrderRequest
-from engine.venues.hyperliquid import connector as connector_module
+from engine.venues.connector import DEAD_MAN_DAILY_FIRES, DeadManStatus, OrderFilled, OrderRejected, OrderRequest
+from engine.venues.hyperliquid import dead_man as dead_man_module
 from engine.venues.hyperliquid.budget import AddressBudget, AddressRefused, address_weight
 from engine.venues.hyperliquid.parse import (
     OrderStatus, ack_from_response, ack_from_status, error_code, parse_order_status, split_asset,
@@ -127,7 +127,7 @@ async def test_a_volume_refusal_is_reported_with_the_venues_reason_and_not_sent_
         assert (await connector.arm_dead_man(60)).reason == VOLUME
     assert len([p for p in venue.posted if p["action"]["type"] == "scheduleCancel"]) == 1
     later = time.monotonic() + 601
-    monkeypatch.setattr(connector_module.time, "monotonic", lambda: later)
+    monkeypatch.setattr(dead_man_module.time, "monotonic", lambda: later)
     status = await connector.arm_dead_man(60)  # ten minutes on: asked again, and now it takes it
     assert status.armed and status.until == pytest.approx(time.time() + 60, abs=2)
     assert len([p for p in venue.posted if p["action"]["type"] == "scheduleCancel"]) == 2
@@ -172,7 +172,7 @@ async def test_a_low_address_budget_spares_the_rearm_while_the_deadline_is_far()
     assert first.armed
     again = await connector.arm_dead_man(60)  # 60 s still ahead: not worth a request
     assert again.until == first.until and len(venue.posted) == 1
-    connector._dead_man = connector._dead_man.__class__(True, time.time() + 20, None, 0)  # 20 s left
+    connector._dead_man.confirmed = DeadManStatus(True, time.time() + 20, None, 0)  # 20 s left
     assert (await connector.arm_dead_man(60)).until > time.time() + 50 and len(venue.posted) == 2
 
 

@@ -11,7 +11,7 @@ import pytest
 from engine.venues.connector import (
     OrderAccepted, OrderCancelled, OrderFilled, OrderRejected, OrderRequest, OrderTriggered, Trigger,
 )
-from engine.venues.hyperliquid.connector import _rounded
+from engine.venues.hyperliquid.prepare import rounded
 from engine.venues.hyperliquid.signer import cloid_for
 from fake_hyperliquid.harness import AGENT, AGENT_ENV, MASTER, of_type, running, start_fake, wait_for
 
@@ -51,17 +51,17 @@ def wire_of(fake, index=-1):
 
 
 def test_stops_round_tighter_take_profits_to_the_nearest_and_market_triggers_carry_the_venue_cap():
-    long_stop = _rounded(stop("a", "1710.003"), 4)
+    long_stop = rounded(stop("a", "1710.003"), 4)
     assert long_stop.trigger.trigger_px == Decimal("1710.1")  # a sell's stop rounds up: toward the mark
     assert long_stop.limit_px == Decimal("1539")  # 1710.1 × 0.9 = 1539.09, rounded down (away from the trigger)
-    short_stop = _rounded(stop("b", "2100.09", side="buy"), 4)
+    short_stop = rounded(stop("b", "2100.09", side="buy"), 4)
     assert short_stop.trigger.trigger_px == Decimal("2100")  # a buy's stop rounds down: toward the mark
     assert short_stop.limit_px == Decimal("2310")  # 2100 × 1.1, rounded up
-    take_profit = _rounded(stop("c", "2000.06", kind="tp"), 4)
+    take_profit = rounded(stop("c", "2000.06", kind="tp"), 4)
     assert take_profit.trigger.trigger_px == Decimal("2000.1")  # nearest
-    stop_limit = _rounded(stop("d", "1700.04", market=False, limit_px="1690.04"), 4)
+    stop_limit = rounded(stop("d", "1700.04", market=False, limit_px="1690.04"), 4)
     assert (stop_limit.trigger.trigger_px, stop_limit.limit_px) == (Decimal("1700.1"), Decimal("1690"))
-    assert _rounded(stop("e", "1700", size="0.123456"), 4).size == Decimal("0.1234")
+    assert rounded(stop("e", "1700", size="0.123456"), 4).size == Decimal("0.1234")
 
 
 # ---- one trigger order ---------------------------------------------------------------------------

@@ -1,31 +1,19 @@
 """The paper exchange answers Hyperliquid's `/info` and market channels (issue 16, items 4 and 5)
-so an unmodified bot can paper-trade: the official SDK's `Info` and ccxt's `hyperliquid`, over
-real HTTP, read the paper account's positions, orders, fills, balance, book and candles as the
-paper exchange holds them; Hyperliquid's own parsers (our connector's) read the answers back to
-the exchange's figures; a body the venue cannot read is refused with the venue's text."""
+so an unmodified bot can paper-trade: Hyperliquid's own parsers (our connector's) read the
+answers back to the exchange's figures, the answers carry every field of the venue's recorded
+ones, the market channels send what the marks make, and a body the venue cannot read is refused
+with the venue's text. The real clients (the SDK, ccxt) over HTTP: `test_paper_hl_info_clients.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
-import socket
-import threading
-import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any
 
-import ccxt
 import pytest
-import uvicorn
 import yaml
 from fake_hyperliquid.recorded import recorded
-from hyperliquid.info import Info
-from hyperliquid.utils.types import Cloid
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
 
 from engine.domain.clock import ManualClock
 from engine.venues.connector import OrderRequest, Trigger
@@ -35,37 +23,9 @@ from engine.venues.hyperliquid.snapshot import parse_clearinghouse_state, parse_
 from engine.venues.paper.exchange import PaperExchange
 from engine.venues.paper.hl_info import PaperVenueApi
 from engine.venues.paper.universe import PAPER_MARKETS, START_PRICES
+from tests.paper_hl_venue import ADDRESS, CLOID, START, STRANGER, paper_venue, trade
 
-T = TypeVar("T")
 FIXTURES = Path(__file__).parent / "fixtures"
-ADDRESS = "0x" + "ab" * 20
-STRANGER = "0x" + "cd" * 20
-CLOID = "0x" + "0123456789abcdef" * 2
-START = math.floor(time.time() / 3600) * 3600 - 3600.0  # an hour boundary 1-2 h ago: ccxt asks up to now
-
-
-def paper_venue(account_mode: str = "standard") -> tuple[PaperExchange, PaperVenueApi, ManualClock]:
-    clock = ManualClock(START)
-    paper = PaperExchange(PAPER_MARKETS, clock=clock, account_address=ADDRESS, account_mode=account_mode)
-    for coin, px in START_PRICES.items():
-        paper.set_mark(coin, px)
-    return paper, PaperVenueApi(paper), clock
-
-
-async def trade(paper: PaperExchange, clock: ManualClock) -> None:
-    """What the tests read back: a BTC long (0.5 at 65032.5: mark 65000 + 5 bp), an ETH short
-    (2 at 3198.4), a resting BTC bid with a cloid, a BTC stop below, and four minutes of BTC marks."""
-    assert (await paper.place(OrderRequest("BTC", "buy", "0.5", "66000", "Ioc"))).status == "filled"
-    assert (await paper.place(OrderRequest("ETH", "sell", "2", "3100", "Ioc"))).status == "filled"
-    assert (await paper.place(OrderRequest("BTC", "buy", "0.2", "60000", "Gtc", client_id=CLOID))).status == "resting"
-    stop = OrderRequest("BTC", "sell", "0.5", "57000", "Gtc", True, trigger=Trigger("58000", "sl", True))
-    assert (await paper.place(stop)).status == "resting"
-    for minute, pxs in enumerate([(65000, 65400, 64800, 65100), (65100, 65900, 65050, 65800),
-                                  (65800, 65850, 65200, 65300), (65300, 65300, 65300, 65300)], start=1):
-        clock.set(START + minute * 60)
-        for i, px in enumerate(pxs):
-            clock.set(START + minute * 60 + i * 10)
-            paper.set_mark("BTC", float(px))
 
 
 # ---- the answers, read by our own Hyperliquid parsers ---------------------------------------------
@@ -348,136 +308,3 @@ def test_a_bare_exchange_does_nothing_extra_per_mark():
     assert len(paper.mark_listeners) == 1 and not api.channels.watching_marks
     asyncio.run(api.close())
     assert paper.mark_listeners == [] and paper.history.fill_listeners == []
-
-
-# ---- the real clients, over HTTP ----------------------------------------------------------------
-
-
-class InfoServer:
-    """`POST /info` answered by a PaperVenueApi under uvicorn on 127.0.0.1 (its own thread and
-    loop, where the paper exchange lives too: `call` runs code there)."""
-
-    def __init__(self, make: Callable[[], tuple[PaperExchange, PaperVenueApi, ManualClock]]) -> None:
-        self._make = make
-        self.app = Starlette(routes=[Route("/info", self._info, methods=["POST"])])
-        self.loop = asyncio.new_event_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off", http="h11"))
-        self.thread = threading.Thread(target=self._run, args=(sock,), daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "the info server did not start"
-            time.sleep(0.01)
-        self.paper, self.api, self.clock = self.call(self._make)
-
-    def _run(self, sock: socket.socket) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.server.serve(sockets=[sock]))
-
-    async def _info(self, request: Request) -> Any:
-        try:
-            return JSONResponse(await self.api.info(await request.json()))
-        except InfoRefused as refused:
-            return PlainTextResponse(refused.message, refused.status)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        async def run() -> T:
-            result = fn()
-            return await result if asyncio.iscoroutine(result) else result
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def served():
-    server = InfoServer(paper_venue)
-    server.call(lambda: trade(server.paper, server.clock))
-    yield server
-    server.stop()
-
-
-def test_the_sdk_reads_the_paper_account(served):
-    info = Info(served.url, skip_ws=True)  # asks spotMeta and meta at init, builds its asset map from them
-    assert info.name_to_asset("BTC") == 0 and info.name_to_asset("ARB") == 4
-    assert info.asset_to_sz_decimals[0] == 5
-    state = info.user_state(ADDRESS)
-    btc = next(p["position"] for p in state["assetPositions"] if p["position"]["coin"] == "BTC")
-    assert (btc["szi"], btc["entryPx"], btc["leverage"]) == ("0.5", "65032.5", {"type": "cross", "value": 20})
-    assert float(state["marginSummary"]["accountValue"]) == pytest.approx(served.call(served.paper.account_value))
-    assert [o["oid"] for o in info.open_orders(ADDRESS)] == [4, 3]
-    front = info.frontend_open_orders(ADDRESS)
-    assert [(o["oid"], o["isTrigger"], o["orderType"]) for o in front] == [(4, True, "Stop Market"), (3, False, "Limit")]
-    assert [f["oid"] for f in info.user_fills(ADDRESS)] == [2, 1]
-    book = info.l2_snapshot("BTC")
-    assert book["coin"] == "BTC" and book["levels"][0][0]["px"] == "65267.0"
-    bars = info.candles_snapshot("BTC", "1m", int(START * 1000), int(START * 1000) + 300_000)
-    assert [b["c"] for b in bars] == ["65000.0", "65100.0", "65800.0", "65300.0", "65300.0"]
-    assert info.all_mids()["BTC"] == "65300.0"
-    assert info.query_order_by_oid(ADDRESS, 3)["order"]["status"] == "open"
-    assert info.query_order_by_cloid(ADDRESS, Cloid.from_str(CLOID))["order"]["order"]["oid"] == 3
-    assert info.query_order_by_oid(ADDRESS, 1234) == {"status": "unknownOid"}
-    assert [u["name"] for u in info.meta()["universe"]] == list(PAPER_MARKETS)
-    assert info.user_role(ADDRESS) == {"role": "user"}
-    assert info.user_rate_limit(ADDRESS)["nRequestsUsed"] == 4
-
-
-def client(served: InfoServer) -> ccxt.hyperliquid:
-    return ccxt.hyperliquid({"urls": {"api": {"public": served.url, "private": served.url}}, "walletAddress": ADDRESS})
-
-
-def test_ccxt_loads_the_paper_markets_and_reads_the_account(served):
-    exchange = client(served)
-    markets = exchange.load_markets()
-    btc = markets["BTC/USDC:USDC"]
-    assert (btc["id"], btc["baseName"], btc["precision"]["amount"], btc["limits"]["leverage"]["max"]) == ("0", "BTC", 1e-05, 40)
-    assert {m["symbol"] for m in markets.values()} == {f"{c}/USDC:USDC" for c in PAPER_MARKETS}
-
-    positions = {p["symbol"]: p for p in exchange.fetch_positions()}
-    long, short = positions["BTC/USDC:USDC"], positions["ETH/USDC:USDC"]
-    assert (long["side"], long["contracts"], long["entryPrice"], long["leverage"]) == ("long", 0.5, 65032.5, 20)
-    assert (short["side"], short["contracts"], short["entryPrice"]) == ("short", 2.0, 3198.4)
-    assert long["unrealizedPnl"] == pytest.approx(133.75) and long["markPrice"] == pytest.approx(65300)
-    assert long["liquidationPrice"] is None or long["liquidationPrice"] < 65300
-
-    balance = exchange.fetch_balance()
-    assert balance["USDC"]["total"] == pytest.approx(served.call(served.paper.account_value), abs=1e-5)
-
-    orders = {o["id"]: o for o in exchange.fetch_open_orders()}
-    assert orders["3"]["price"] == 60000 and orders["3"]["amount"] == 0.2 and orders["3"]["clientOrderId"] == CLOID
-    assert orders["4"]["triggerPrice"] == 58000 and orders["4"]["stopLossPrice"] == 58000 and orders["4"]["reduceOnly"]
-    assert exchange.fetch_order("3")["status"] == "open"
-    assert exchange.fetch_order("1")["status"] == "closed" and exchange.fetch_order("1")["filled"] == 0.5
-
-    trades = exchange.fetch_my_trades()
-    assert {(t["symbol"], t["side"], t["price"], t["amount"], t["takerOrMaker"]) for t in trades} == {
-        ("BTC/USDC:USDC", "buy", 65032.5, 0.5, "taker"), ("ETH/USDC:USDC", "sell", 3198.4, 2.0, "taker")}
-
-
-def test_ccxt_reads_the_synthetic_market_data(served):
-    exchange = client(served)
-    exchange.load_markets()
-    book = exchange.fetch_order_book("BTC/USDC:USDC")
-    assert book["bids"][0][0] == 65267 and book["asks"][0][0] == 65333 and [60000, 0.2] in book["bids"]
-    ticker = exchange.fetch_ticker("BTC/USDC:USDC")
-    assert (ticker["bid"], ticker["ask"], ticker["close"]) == (65267, 65333, 65300)
-    bars = exchange.fetch_ohlcv("BTC/USDC:USDC", "1m", since=int(START * 1000))
-    assert [b[1:5] for b in bars[:4]] == [[65000, 65000, 65000, 65000], [65000, 65400, 64800, 65100],
-                                         [65100, 65900, 65050, 65800], [65800, 65850, 65200, 65300]]
-    assert bars[0][5] == 0.5  # the paper fill's volume
-
-
-def test_ccxt_reads_a_unified_accounts_balance_from_spot():
-    server = InfoServer(lambda: paper_venue("unified"))
-    try:
-        server.call(lambda: trade(server.paper, server.clock))
-        balance = client(server).fetch_balance()  # ccxt asks userAbstraction, then spotClearinghouseState
-        assert balance["USDC"]["total"] == pytest.approx(server.call(server.paper.account_value), abs=1e-5)
-        assert balance["USDC"]["used"] > 0
-    finally:
-        server.stop()

@@ -78,6 +78,15 @@ class MarginMode(str, enum.Enum):
     ISOLATED = "isolated"
 
 
+class BuilderFee(BaseModel):
+    """Hyperliquid's builder code on an order: the builder's address and its fee in tenths of a
+    basis point (10 = 0.01% of the notional), which the account must have approved."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    address: str = Field(pattern=r"^0x[0-9a-f]{40}$")
+    fee: int = Field(ge=0, le=1000)
+
+
 class OrderIntent(BaseModel):
     """What a bot asks for. Exactly one of `size` (base units) or `notional_usd` (USD).
 
@@ -112,6 +121,9 @@ class OrderIntent(BaseModel):
                     "reaches this price, then executes as `type` says (market, or limit at limit_px)")
     tpsl: Literal["tp", "sl"] | None = Field(default=None, description="A trigger order's kind: sl or tp")
     client_id: Name | None = Field(default=None, min_length=1, max_length=128)
+    builder: BuilderFee | None = Field(
+        default=None, description="A builder fee the order pays on Hyperliquid (only builders in [engine] "
+                                  "hl_builders: the Hyperliquid-compatible API strips any other)")
     category: Name = Field(default="derivatives", min_length=1, max_length=64)
     dry_run: bool = False
     bot: Name | None = Field(

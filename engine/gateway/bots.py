@@ -46,7 +46,11 @@ async def add_bot(body: BotRequest, request: Request, _p: Annotated[Principal, D
 
 @router.get("/bots")
 async def list_bots(request: Request, _p: Annotated[Principal, Depends(needs("master"))]) -> list[dict]:
-    return [bot.as_dict() for bot in _service(request).list_bots()]
+    """Each bot, with `signs_as` (mainnet | testnet: the phantom-agent source its client signed
+    its last action with through /hl/exchange since the engine started; null before that)."""
+    hl = getattr(request.app.state, "hl", None)
+    signed_as = hl.exchange.signed_as if hl is not None else {}
+    return [{**bot.as_dict(), "signs_as": signed_as.get(bot.name)} for bot in _service(request).list_bots()]
 
 
 @router.delete("/bots/{name}")

@@ -274,8 +274,13 @@ class Engine:
                              f"{placed.children_error}", coin=decision.coin, error=placed.children_error)
         if decision.intent.trailing_stop is not None and not decision.reducing:
             self.venue_stops.note_fill(decision.coin, decision.intent.trailing_stop)
-        self._resync_wanted = True
-        await self.settle()  # the reconciliation, and the position's venue stop placed after it
+        if ack.status == "resting" and not ack.filled_size and not placed.children:
+            # nothing filled: the account is as it was but for one resting order, which the book
+            # takes from the venue's own answer (the next reconciliation confirms it)
+            self.book.note_resting(placed.resting_order())
+        else:
+            self._resync_wanted = True
+            await self.settle()  # the reconciliation, and the position's venue stop placed after it
         return SubmitResult(SubmitStatus.SENT, decision, ack=ack)
 
     # ---- pending ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from engine.risk.book import Book
 from engine.domain.increments import on_lot
 from engine.risk.derisk import ReduceOrder
 from engine.domain.increments import round_price
-from engine.domain.model import Decision, MarginMode, TradingState
+from engine.domain.model import Decision, MarginMode, OpenOrder, TradingState
 from engine.live.pending import PendingAction
 
 LIFECYCLE_TIMEOUT = 10.0  # seconds to wait for a pending order's outcome
@@ -67,6 +67,13 @@ class Placed(NamedTuple):
     children: tuple[venue.OrderAck, ...] = ()  # a bracket's TP/SL children, as the venue answered them
     children_error: str | None = None  # why a child was not taken
 
+    def resting_order(self) -> OpenOrder:
+        """The order as it now rests on the venue (its answer said `resting`, nothing filled)."""
+        request, trigger = self.request, self.request.trigger
+        return OpenOrder(self.ack.oid, request.coin, request.side, float(request.size), float(request.limit_px),
+                         request.reduce_only, request.client_id, float(trigger.trigger_px) if trigger else None,
+                         trigger.tpsl if trigger else None)
+
     def order_fields(self) -> dict:
         """The order as the event log and the store record it: size base units, px USD."""
         request, ack = self.request, self.ack
@@ -106,7 +113,9 @@ class Executor:
         tif = intent.tif or ("Ioc" if intent.type == "market" else "Gtc")
         # A reducing order goes out reduce-only, so the venue cannot turn it into a flip.
         reduce_only = intent.reduce_only or decision.reducing
-        return venue.OrderRequest(decision.coin, intent.side, size, px, tif, reduce_only, client_id), None
+        builder = (intent.builder.address, intent.builder.fee) if intent.builder else None
+        return venue.OrderRequest(decision.coin, intent.side, size, px, tif, reduce_only, client_id,
+                                  builder=builder), None
 
     async def place_decision(self, decision: Decision, state: TradingState) -> Placed:
         """Send an allowed decision. `error` says why it was not sent or the venue refused it."""

@@ -67,6 +67,14 @@ class Book:
         self._cross_value = account.cross_account_value if account.cross_account_value is not None else account.account_value
         self._recompute()
 
+    def note_resting(self, order: OpenOrder) -> None:
+        """An order the venue just said rests (until the next snapshot replaces the list)."""
+        self.open_orders[order.oid] = order
+
+    def forget_order(self, oid: str) -> None:
+        """An order the venue just said it cancelled."""
+        self.open_orders.pop(oid, None)
+
     def _recompute(self) -> None:
         self.gross_notional = self._mm_total = self._mm_cross = 0.0
         self._unknown_mm = self._unpriced = 0

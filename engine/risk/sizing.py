@@ -36,7 +36,7 @@ MAX_EVALUATIONS = 40
 MAX_REPORTED_SIZE = 1e15  # a formula's size past this (a stop a hair from the entry) is reported as this
 
 # The intent fields that have no place in a size question: the answer is the size, and it acts on nothing.
-NOT_ASKED = frozenset({"size", "notional_usd", "client_id", "dry_run"})
+NOT_ASKED = frozenset({"size", "notional_usd", "client_id", "dry_run", "builder"})
 
 
 class SizingError(ValueError):

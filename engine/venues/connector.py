@@ -1,5 +1,7 @@
 """The exchange connector contract (SPEC section 8): one async `Connector` protocol that the
-paper exchange and the Hyperliquid connector both implement, plus the values it speaks.
+paper exchange and the Hyperliquid connector both implement, plus the values it speaks: the
+orders and their answers (`engine.venues.orders`), the events (`engine.venues.events`), the
+account snapshot and the dead-man status (here). Every one of them can be imported from here.
 
 Units and signs: prices USD, sizes base units, money USD. An order's `side` is `buy`/`sell`
 and its size unsigned; a position's size is signed (long > 0). `OrderRequest` carries exact
@@ -23,16 +25,19 @@ fires it (`OrderTriggered`), then fills (or is cancelled) like a market or limit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Callable, Literal, Mapping, Protocol, Union, runtime_checkable
+from typing import Callable, Literal, Protocol, runtime_checkable
 
-from engine.domain.increments import to_decimal
-from engine.domain.coins import canonical_coin
 from engine.domain.model import Account, MarketInfo, OpenOrder, Position
 from engine.risk.book import Book
+# The values the protocol speaks live in their own modules; importing them from here keeps working.
+from engine.venues.events import (  # noqa: F401
+    EventHandler, FeedRestored, FeedStale, FundingPaid, Liquidated, MarksUpdated, MarkUpdated, OrderAccepted,
+    OrderCancelled, OrderFilled, OrderRejected, OrderTriggered, VenueEvent,
+)
+from engine.venues.orders import (  # noqa: F401
+    AckStatus, CancelAck, Grouping, OrderAck, OrderRequest, Side, TimeInForce, TpSl, Trigger,
+)
 
-Side = Literal["buy", "sell"]
-TimeInForce = Literal["Ioc", "Gtc", "Alo"]
 # How the venue margins the account: `standard` (perp collateral in the perp clearinghouse),
 # `unified` or `portfolio` (Hyperliquid's unified account and portfolio margin: the collateral is
 # the spot balance, shared by every perp dex).
@@ -47,106 +52,6 @@ class ConnectorError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-TpSl = Literal["sl", "tp"]
-# How orders sent together relate (Hyperliquid's `grouping`): `na` none; `normalTpsl` an entry
-# followed by its reduce-only trigger children, which wait for the entry to fill and rest then;
-# `positionTpsl` triggers that follow the whole position: when one fires it closes what the
-# position is at that moment, whatever its size was when it was placed.
-Grouping = Literal["na", "normalTpsl", "positionTpsl"]
-
-
-@dataclass(frozen=True, slots=True)
-class Trigger:
-    """A trigger order's condition. It fires when the mark reaches `trigger_px`: a stop-loss
-    (`sl`) of a sell (closing a long) at or below it, of a buy at or above it; a take-profit
-    (`tp`) the other way round. Then it executes as a market order (`is_market`: at the book,
-    within the venue's slippage cap) or as a limit at the order's `limit_px`."""
-
-    trigger_px: Decimal
-    tpsl: TpSl = "sl"
-    is_market: bool = True
-
-    def __post_init__(self) -> None:
-        if self.tpsl not in ("sl", "tp"):
-            raise ValueError(f"tpsl must be 'sl' or 'tp', not {self.tpsl!r}")
-        object.__setattr__(self, "trigger_px", to_decimal(self.trigger_px))
-
-    def fires(self, side: str, mark: float) -> bool:
-        """Whether a mark fires it, for an order on `side`."""
-        px = float(self.trigger_px)
-        falling = (side == "sell") == (self.tpsl == "sl")  # a long's stop, a short's take-profit
-        return mark <= px if falling else mark >= px
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
-    """One order as the venue receives it.
-
-    `size` base units and `limit_px` USD, exact Decimals already on the market's increments
-    (the venue rejects them otherwise, as Hyperliquid does). Floats and strings are converted
-    through their shortest repr. A market order is an `Ioc` at mark ± the slippage cap.
-    `Alo` is post-only. `client_id` is the idempotency key (Hyperliquid's cloid). With a
-    `trigger` it is a trigger order: it rests (status `resting`) until the mark fires it.
-    """
-
-    coin: str
-    side: Side
-    size: Decimal
-    limit_px: Decimal
-    tif: TimeInForce = "Gtc"
-    reduce_only: bool = False
-    client_id: str | None = None
-    trigger: Trigger | None = None  # a trigger order (rests until the mark fires it); tif is then ignored
-
-    def __post_init__(self) -> None:
-        if self.side not in ("buy", "sell"):
-            raise ValueError(f"side must be 'buy' or 'sell', not {self.side!r}")
-        if self.tif not in ("Ioc", "Gtc", "Alo"):
-            raise ValueError(f"tif must be Ioc, Gtc or Alo, not {self.tif!r}")
-        # Frozen dataclass: normalise in place once, at construction.
-        object.__setattr__(self, "coin", canonical_coin(self.coin))
-        object.__setattr__(self, "size", to_decimal(self.size))
-        object.__setattr__(self, "limit_px", to_decimal(self.limit_px))
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.side == "buy" else -1
-
-
-AckStatus = Literal["filled", "partially_filled", "resting", "pending", "rejected"]
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAck:
-    """The venue's synchronous answer to `place`.
-
-    status: `filled` (in full, now); `partially_filled` (an IOC filled `filled_size`, the rest
-    was cancelled); `resting` (on the book; `filled_size` may be > 0 for a GTC that crossed in
-    part); `pending` (in flight: the outcome comes later as events); `rejected` (`code`,
-    `error`). Sizes base units, `avg_px` USD.
-    """
-
-    oid: str | None
-    client_id: str | None
-    status: AckStatus
-    filled_size: float = 0.0
-    avg_px: float | None = None
-    remaining: float = 0.0
-    code: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "rejected"
-
-
-@dataclass(frozen=True, slots=True)
-class CancelAck:
-    oid: str
-    cancelled: bool
-    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,151 +95,6 @@ class VenueSnapshot:
         book = Book(markets)
         book.load(self.account, self.positions, self.open_orders, marks=self.marks, at=self.time)
         return book
-
-
-# ---- events (past tense; frozen) ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MarkUpdated:
-    coin: str
-    px: float  # USD
-    time: float
-
-
-@dataclass(frozen=True, slots=True)
-class MarksUpdated:
-    """Marks of several coins observed together (one `allMids` message): `marks` USD by coin,
-    read-only. The engine applies them all, then judges the account once, as one instant."""
-
-    marks: Mapping[str, float]
-    time: float
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAccepted:
-    """The venue took the order. `size` unsigned base units."""
-
-    oid: str
-    coin: str
-    side: Side
-    size: float
-    limit_px: float
-    tif: TimeInForce
-    reduce_only: bool
-    client_id: str | None
-    time: float
-
-
-@dataclass(frozen=True, slots=True)
-class OrderFilled:
-    """A fill. `size` unsigned base units at `px` USD; `fee` USD paid (>= 0); `realized_pnl` USD
-    of the part that closed a position, before fees (Hyperliquid's closedPnl); `remaining` base
-    units still live on the order (0 = the order is done)."""
-
-    oid: str
-    coin: str
-    side: Side
-    size: float
-    px: float
-    fee: float
-    realized_pnl: float
-    remaining: float
-    time: float
-    client_id: str | None = None
-    maker: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class OrderCancelled:
-    """The live part of an order is gone. `reason` says why (cancel, IOC remainder, dead-man
-    switch, liquidation, reduce-only would increase)."""
-
-    oid: str
-    coin: str
-    reason: str
-    time: float
-    client_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderTriggered:
-    """A resting trigger order fired at `mark` (its `trigger_px` reached): it now executes; its
-    fills follow as `OrderFilled` with the same oid."""
-
-    oid: str
-    coin: str
-    side: Side
-    trigger_px: float
-    mark: float
-    client_id: str | None
-    time: float
-    tpsl: TpSl = "sl"
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRejected:
-    """The venue refused an order. `code` is Hyperliquid's error type (`MinTradeNtl`,
-    `PerpMargin`, `ReduceOnly`, `Tick`, `InvalidSize`, `IocCancel`, `BadAloPx`, ...)."""
-
-    oid: str | None
-    client_id: str | None
-    coin: str
-    code: str
-    reason: str
-    time: float
-
-
-@dataclass(frozen=True, slots=True)
-class FundingPaid:
-    """Hourly funding on one position. `rate` hourly fraction (capped at ±4%); `payment` USD
-    the account PAID (= size × oracle px × rate: positive paid, negative received)."""
-
-    coin: str
-    rate: float
-    payment: float
-    size: float  # signed base units at the funding time
-    px: float  # oracle price used, USD
-    time: float
-
-
-@dataclass(frozen=True, slots=True)
-class Liquidated:
-    """The venue closed a position because account value fell below maintenance margin.
-    `size` the signed size closed, `px` USD, `loss` USD realized by the close (entry → px;
-    positive = lost), `account_value` USD left afterwards."""
-
-    coin: str
-    size: float
-    px: float
-    loss: float
-    time: float
-    account_value: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class FeedStale:
-    """No mark arrived for a while: data is old; fail closed. `since` the last mark's time."""
-
-    since: float
-    time: float
-    reason: str = "no marks"
-
-
-@dataclass(frozen=True, slots=True)
-class FeedRestored:
-    """Marks flow again. `events_lost`: the stream dropped events meanwhile; reconcile with
-    `snapshot()` before trusting the book."""
-
-    time: float
-    events_lost: bool = False
-
-
-VenueEvent = Union[
-    MarkUpdated, MarksUpdated, OrderAccepted, OrderFilled, OrderCancelled, OrderRejected, OrderTriggered,
-    FundingPaid, Liquidated, FeedStale, FeedRestored,
-]
-EventHandler = Callable[[VenueEvent], None]
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from engine.api.errors import ApiError
+from engine.domain.model import BuilderFee
 from engine.facade import EngineService
 from engine.gateway.hl.wire import AssetMap, WireError, cloid_of, err, intent_for, ok, refusal, status_for
 from engine.idempotency import Answer
@@ -53,7 +54,8 @@ class HlActions:
         """The coin of an asset id; a new market listed since the map was read is found by
         reading the venue's meta again (at most every RELOAD_ASSETS_SECONDS)."""
         assets = await self.assets()
-        if asset not in assets.coins and time.monotonic() - self._loaded_at > RELOAD_ASSETS_SECONDS:
+        known = isinstance(asset, int) and not isinstance(asset, bool) and asset in assets.coins
+        if not known and isinstance(asset, int) and time.monotonic() - self._loaded_at > RELOAD_ASSETS_SECONDS:
             self._assets = None
             assets = await self.assets()
         return assets.coin(asset, field)
@@ -77,19 +79,19 @@ class HlActions:
         grouping = action.get("grouping", "na")
         if grouping not in ("na", "normalTpsl", "positionTpsl"):
             raise WireError("action.grouping", f"must be na, normalTpsl or positionTpsl, not {grouping!r}")
-        self._builder(action.get("builder"))
+        builder = self._builder(action.get("builder"))
         assets = await self.assets()
         if grouping == "normalTpsl" and len(orders) > 1:
-            return ok("order", {"statuses": await self._bracket(orders, assets, bot)})
+            return ok("order", {"statuses": await self._bracket(orders, assets, bot, builder)})
         statuses = []
         for i, wire in enumerate(orders):
-            if isinstance(wire, dict) and wire.get("a") not in assets.coins:
-                await self._coin(wire.get("a"), f"action.orders[{i}].a")
-            intent = intent_for(wire, await self.assets(), f"action.orders[{i}]", bot=bot.name)
+            if isinstance(wire, dict):
+                await self._coin(wire.get("a"), f"action.orders[{i}].a")  # a market listed since: the map is read again
+            intent = intent_for(wire, await self.assets(), f"action.orders[{i}]", bot=bot.name, builder=builder)
             statuses.append(status_for(await self._submit(intent, bot)))
         return ok("order", {"statuses": statuses})
 
-    async def _bracket(self, orders: list[Any], assets: AssetMap, bot: Any) -> list[Any]:
+    async def _bracket(self, orders: list[Any], assets: AssetMap, bot: Any, builder: BuilderFee | None) -> list[Any]:
         """An entry and its TP/SL children (normalTpsl) as one intent with take_profit / stop_loss."""
         prices: dict[str, float] = {}
         for i, child in enumerate(orders[1:], start=1):
@@ -97,7 +99,7 @@ class HlActions:
             if intent.trigger_px is None:
                 raise WireError(f"action.orders[{i}].t", "a normalTpsl child must be a trigger order")
             prices["stop_loss" if intent.tpsl == "sl" else "take_profit"] = intent.trigger_px
-        entry = intent_for(orders[0], assets, "action.orders[0]", bot=bot.name, **prices)
+        entry = intent_for(orders[0], assets, "action.orders[0]", bot=bot.name, builder=builder, **prices)
         status = status_for(await self._submit(entry, bot))
         children = ["waitingForFill" if "error" not in status else {"error": status["error"]} for _ in orders[1:]]
         return [status, *children]
@@ -108,14 +110,16 @@ class HlActions:
         except ApiError as refused:  # the same cloid for a different order
             return Answer(refused.status, {"error": {"code": refused.code, "message": refused.message}})
 
-    def _builder(self, builder: Any) -> None:
-        """A builder fee field is dropped unless its builder is allowlisted (then it must be
-        well-formed). perpguard's agent signs its own orders without it either way for now."""
-        if builder is None or not isinstance(builder, dict):
-            return
-        address = str(builder.get("b", "")).lower()
-        if address in self.builders and not isinstance(builder.get("f"), int):
-            raise WireError("action.builder.f", "the builder fee must be an integer (tenths of a basis point)")
+    def _builder(self, builder: Any) -> BuilderFee | None:
+        """The order's builder fee if its builder is allowlisted (`[engine] hl_builders`), which
+        perpguard's agent then signs with the order; any other builder field is dropped (ccxt
+        adds its own builder to every order)."""
+        if not isinstance(builder, dict) or str(builder.get("b", "")).lower() not in self.builders:
+            return None
+        fee = builder.get("f")
+        if isinstance(fee, bool) or not isinstance(fee, int) or not 0 <= fee <= 1000:
+            raise WireError("action.builder.f", "the builder fee must be an integer of tenths of a basis point, 0-1000")
+        return BuilderFee(address=str(builder["b"]).lower(), fee=fee)
 
     # ---- cancels ----------------------------------------------------------------------------
 

@@ -14,13 +14,13 @@ Recovery is libsecp256k1's (coincurve): one public-key recovery and three keccak
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from coincurve import PublicKey
 
 from engine.venues.hyperliquid.fast_signing import action_hash, keccak256, l1_digest
 
-SOURCES = (("testnet", False), ("mainnet", True))  # the SDK behind a local URL signs as testnet: try it first
+SOURCES = (("testnet", False), ("mainnet", True))
 
 
 class BadSignature(ValueError):
@@ -60,12 +60,14 @@ def _address(signature: bytes, digest: bytes) -> str:
 
 
 def candidates(action: Any, nonce: int, signature: Any, vault_address: str | None,
-               expires_after: int | None) -> list[Recovered]:
-    """The address that signed, for each phantom-agent source (testnet first). Raises
-    BadSignature for a signature that cannot be read."""
+               expires_after: int | None, first: str = "testnet") -> Iterator[Recovered]:
+    """The address that signed, for each phantom-agent source (`first` first), recovered one at
+    a time as they are asked for: a caller that finds its signer in the first stops there.
+    Raises BadSignature (at once) for a signature or action that cannot be read."""
     raw = _signature_bytes(signature)
     try:
         connection = action_hash(action, vault_address, nonce, expires_after)
     except (TypeError, ValueError, OverflowError) as exc:
         raise BadSignature(f"the action cannot be hashed: {exc}") from None
-    return [Recovered(_address(raw, l1_digest(connection, mainnet)), name) for name, mainnet in SOURCES]
+    ordered = sorted(SOURCES, key=lambda source: source[0] != first)
+    return (Recovered(_address(raw, l1_digest(connection, mainnet)), name) for name, mainnet in ordered)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.domain.model import OrderIntent
+from engine.domain.model import BuilderFee, OrderIntent
 from engine.idempotency import Answer
 from engine.venues.hl_api import VenueApi
 
@@ -90,7 +90,7 @@ def cloid_of(order: dict[str, Any], field: str) -> str | None:
     return cloid.lower()
 
 
-def intent_for(order: Any, assets: AssetMap, field: str, *, bot: str | None,
+def intent_for(order: Any, assets: AssetMap, field: str, *, bot: str | None, builder: BuilderFee | None = None,
                stop_loss: float | None = None, take_profit: float | None = None) -> OrderIntent:
     """The OrderIntent of one wire order (`field` locates it in the action, e.g. `orders[0]`).
     A limit `Ioc` is a limit order with time in force Ioc (the SDK's market orders are Ioc limits
@@ -105,7 +105,7 @@ def intent_for(order: Any, assets: AssetMap, field: str, *, bot: str | None,
     kind = order.get("t")
     fields: dict[str, Any] = {"market": coin, "side": side, "size": size, "reduce_only": reduce_only,
                               "client_id": cloid_of(order, f"{field}.c"), "bot": bot,
-                              "stop_loss": stop_loss, "take_profit": take_profit}
+                              "stop_loss": stop_loss, "take_profit": take_profit, "builder": builder}
     if isinstance(kind, dict) and isinstance(kind.get("limit"), dict):
         tif = kind["limit"].get("tif")
         if tif not in TIFS:

@@ -117,7 +117,9 @@ class ActionSigner:
         `Exchange.bulk_orders(order_requests, grouping=grouping)` posts them."""
         wires = [order_request_to_order_wire(self._request(order, cloid), self._info.name_to_asset(order.coin))
                  for order, cloid in orders]
-        return self._signed(order_wires_to_order_action(wires, None, grouping), expires_after_ms)
+        code = orders[0][0].builder  # one builder per action, as the venue takes it
+        builder = {"b": code[0], "f": code[1]} if code else None
+        return self._signed(order_wires_to_order_action(wires, builder, grouping), expires_after_ms)
 
     @staticmethod
     def _request(order: OrderRequest, cloid: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ the node (store and config), not from here.
 `export_account(paper)` is cheap on the engine loop: plain values, and the fill rows by
 reference (they are never changed once made). `restore_account(paper, state)` on a fresh
 exchange, before the engine starts: it replaces what the constructor set up. This module is the
-exchange's own serializer and reads its internals; `tests/test_paper_restart.py` round-trips
+exchange's own serializer and reads the state of its parts (`matching`, `triggers`, `intake`,
+`in_flight`, `dead_man_switch`, `funding`, `history`); `tests/test_paper_restart.py` round-trips
 every part.
 """
 
@@ -24,7 +25,10 @@ from itertools import islice
 from typing import Any
 
 from engine.venues.connector import OrderRequest, Trigger
-from engine.venues.paper.exchange import PaperExchange, _InFlight, _Resting, _Trigger
+from engine.venues.paper.exchange import PaperExchange
+from engine.venues.paper.in_flight import InFlight
+from engine.venues.paper.matching import RestingOrder
+from engine.venues.paper.triggers import RestingTrigger
 from engine.venues.paper.ledger import Holding
 
 log = logging.getLogger("perpguard.paper")
@@ -54,8 +58,8 @@ def _order(row: dict[str, Any]) -> OrderRequest:
 def export_account(paper: PaperExchange) -> dict[str, Any]:
     """Everything a restart needs, as plain JSON values (sizes and prices of orders as exact
     decimal strings)."""
-    ledger = paper.ledger
-    client_ids = reversed(list(islice(reversed(paper._client_ids.items()), CLIENT_IDS_KEPT)))
+    ledger, triggers, dead_man = paper.ledger, paper.triggers, paper.dead_man_switch
+    client_ids = reversed(list(islice(reversed(paper.intake.client_ids.items()), CLIENT_IDS_KEPT)))
     return {
         "version": VERSION,
         "ledger": {
@@ -66,18 +70,18 @@ def export_account(paper: PaperExchange) -> dict[str, Any]:
         },
         "mark_times": dict(paper.mark_times),
         "resting": [{"oid": r.oid, "request": _request(r.request), "remaining": str(r.remaining)}
-                    for r in paper._resting.values()],
+                    for r in paper.matching.resting.values()],
         "triggers": [{"oid": t.oid, "request": _request(t.request), "px": t.px, "falling": t.falling,
                       "position_tpsl": t.position_tpsl, "group": t.group, "waiting": t.waiting}
-                     for t in paper._triggers.values()],
-        "children": {entry: list(kids) for entry, kids in paper._children.items()},
-        "group": paper._group,
+                     for t in triggers.resting.values()],
+        "children": {entry: list(kids) for entry, kids in triggers.children.items()},
+        "group": triggers.groups,
         "in_flight": [{"due": f.due, "oids": list(f.oids), "requests": [_request(o) for o in f.requests],
-                       "grouping": f.grouping} for f in paper._in_flight],
+                       "grouping": f.grouping} for f in paper.in_flight.flights],
         "client_ids": dict(client_ids),
-        "next_oid": paper._next_oid,
+        "next_oid": paper.intake.next_oid,
         "funding": {"rates": dict(paper.funding.rates), "hour": paper.funding._hour},
-        "dead_man": {"at": paper._dead_man_at, "fires": list(paper._dead_man_fires), "reason": paper._dead_man_reason},
+        "dead_man": {"at": dead_man.deadline, "fires": list(dead_man.fires), "reason": dead_man.reason},
         "revision": paper.revision,
         "history": paper.history.export(),
     }
@@ -104,28 +108,32 @@ def restore_account(paper: PaperExchange, state: dict[str, Any]) -> None:
             if _listed(coin, listed, "position"):
                 ledger.holdings[coin] = Holding(Decimal(h["size"]), float(h["entry_px"]), float(h["cum_funding"]))
         paper.mark_times.update({c: float(t) for c, t in state["mark_times"].items() if c in listed})
-        paper._resting.clear()
+        resting = paper.matching.resting
+        resting.clear()
         for r in state["resting"]:
             if _listed(r["request"]["coin"], listed, f"order {r['oid']}"):
-                paper._resting[r["oid"]] = _Resting(r["oid"], _order(r["request"]), Decimal(r["remaining"]))
-        paper._triggers.clear()
+                resting[r["oid"]] = RestingOrder(r["oid"], _order(r["request"]), Decimal(r["remaining"]))
+        triggers = paper.triggers
+        triggers.resting.clear()
         for t in state["triggers"]:
             if _listed(t["request"]["coin"], listed, f"trigger order {t['oid']}"):
-                paper._triggers[t["oid"]] = _Trigger(t["oid"], _order(t["request"]), float(t["px"]), bool(t["falling"]),
-                                                     bool(t["position_tpsl"]), t["group"], bool(t["waiting"]))
-        paper._children = {entry: [k for k in kids if k in paper._triggers]
-                           for entry, kids in state["children"].items() if entry in paper._resting}
-        paper._group = int(state["group"])
-        paper._in_flight = [_InFlight(float(f["due"]), list(f["oids"]), [_order(o) for o in f["requests"]],
-                                      f["grouping"]) for f in state["in_flight"]]
-        paper._client_ids = dict(state["client_ids"])
-        paper._next_oid = int(state["next_oid"])
+                triggers.resting[t["oid"]] = RestingTrigger(t["oid"], _order(t["request"]), float(t["px"]),
+                                                            bool(t["falling"]), bool(t["position_tpsl"]), t["group"],
+                                                            bool(t["waiting"]))
+        triggers.children = {entry: [k for k in kids if k in triggers.resting]
+                             for entry, kids in state["children"].items() if entry in resting}
+        triggers.groups = int(state["group"])
+        paper.in_flight.flights = [InFlight(float(f["due"]), list(f["oids"]), [_order(o) for o in f["requests"]],
+                                            f["grouping"]) for f in state["in_flight"]]
+        paper.intake.client_ids = dict(state["client_ids"])
+        paper.intake.next_oid = int(state["next_oid"])
         paper.funding.rates.update({c: float(r) for c, r in state["funding"]["rates"].items() if c in listed})
         paper.funding._hour = int(state["funding"]["hour"])
         dead_man = state["dead_man"]
-        paper._dead_man_at = dead_man["at"]
-        paper._dead_man_fires = [float(at) for at in dead_man["fires"]]
-        paper._dead_man_reason = dead_man["reason"]
+        switch = paper.dead_man_switch
+        switch.deadline = dead_man["at"]
+        switch.fires = [float(at) for at in dead_man["fires"]]
+        switch.reason = dead_man["reason"]
         paper.history.restore(state["history"])
         paper.revision = int(state["revision"]) + 1
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
