@@ -101,3 +101,34 @@ def test_a_builder_fee_reaches_the_venue_only_for_an_allowlisted_builder(fake, t
         assert "resting" in placed["response"]["data"]["statuses"][0]
     (sent,) = _orders_sent(fake)
     assert sent.action.get("builder") == ({"b": CCXT_BUILDER, "f": 10} if allowlisted else None)
+
+
+MARGIN_FLOOR = {"id": "buffer", "type": "MIN_MARGIN_BUFFER",
+                "rules": {"minBuffer": 0.5, "warnBuffer": 0.3, "panicBuffer": 0.1, "targetBuffer": 0.6}}
+
+
+def test_isolated_margin_goes_in_freely_and_out_only_above_the_buffer_floor(fake, tmp_path):
+    from fake_hyperliquid.harness import engine_config
+
+    policies = tmp_path / "policies.json"
+    policies.write_text(json.dumps(POLICIES + [MARGIN_FLOOR]))
+    with EngineThread(tmp_path, policies=policies, config_file=engine_config(fake, tmp_path)) as engine:
+        gateway = HlGateway(engine)
+        gateway.add_bot("beta", BETA.address)
+        bot = Exchange(BETA, gateway.url, account_address=gateway.account)
+        assert bot.update_leverage(5, "BTC", is_cross=False)["status"] == "ok"
+        assert "filled" in bot.market_open("BTC", True, 0.1)["response"]["data"]["statuses"][0]
+        margin = lambda: fake.call(lambda: fake.venue.account_of(None).positions["BTC"].margin)  # noqa: E731
+        opened = margin()
+        assert bot.update_isolated_margin(50, "BTC") == {"status": "ok", "response": {"type": "default"}}
+        assert margin() == pytest.approx(opened + 50)
+
+        taken = bot.update_isolated_margin(-(opened + 10), "BTC")  # would leave ~40 USD against ~38 of maintenance
+        assert taken["status"] == "err" and taken["response"].startswith("perpguard: POLICY_DENIED: taking ")
+        assert "MIN_MARGIN_BUFFER minBuffer 0.5" in taken["response"]
+        assert margin() == pytest.approx(opened + 50)  # nothing reached the venue
+
+        assert bot.update_isolated_margin(-40, "BTC")["status"] == "ok"  # above the floor and the venue's own
+        assert margin() == pytest.approx(opened + 10)
+        below_venue_floor = bot.update_isolated_margin(-100, "BTC")  # the buffer allows it; the venue does not
+        assert below_venue_floor == {"status": "err", "response": "Insufficient margin for reduction of isolated margin."}

@@ -133,6 +133,9 @@ def test_leverage_changes_are_gated(hl, tmp_path):
     assert bot.update_leverage(3, "BTC")["status"] == "ok"
     refused = bot.update_leverage(20, "BTC")
     assert refused["status"] == "err" and refused["response"].startswith("perpguard: POLICY_DENIED: ")
+    # paper margins every position cross: there is no isolated margin to move, and it says so
+    assert bot.update_isolated_margin(10, "BTC") == {"status": "err",
+                                                     "response": "The paper exchange trades cross margin only."}
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"action": {"type": "order"}}',

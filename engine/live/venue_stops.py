@@ -66,8 +66,7 @@ class RestingStop:
 @dataclass(slots=True)
 class Trail:
     fraction: float
-    best: float  # the best mark since the fill: the highest for a long, the lowest for a short
-    stop: float | None = None  # the tightest trailing price reached so far
+    best: float  # the best mark since the fill: the highest for a long, the lowest for a short (only improves)
 
 
 class VenueStops:
@@ -214,10 +213,8 @@ class VenueStops:
         if trail is None:
             return trigger
         long = position.size > 0
+        # `best` only improves (on_marks), so the trailing price only tightens
         candidate = trail.best * (1 - trail.fraction) if long else trail.best * (1 + trail.fraction)
-        if trail.stop is not None:  # a trailing stop never loosens
-            candidate = max(candidate, trail.stop) if long else min(candidate, trail.stop)
-        trail.stop = candidate
         return max(trigger, candidate) if long else min(trigger, candidate)  # never looser than VENUE_STOP's
 
     def _should_move(self, coin: str, current: RestingStop, wanted: float) -> bool:

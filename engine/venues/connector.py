@@ -145,6 +145,11 @@ class Connector(Protocol):
         """Set a market's leverage; raises ConnectorError if the venue refuses."""
         ...
 
+    async def update_isolated_margin(self, coin: str, usd: float) -> None:
+        """Move `usd` into (> 0) or out of (< 0) an isolated position's margin; raises
+        ConnectorError if the venue refuses."""
+        ...
+
     async def arm_dead_man(self, seconds: float | None) -> DeadManStatus:
         """Cancel every resting order `seconds` from now unless re-armed (None disarms). Never
         raises for a venue that refuses or cannot be reached: the answer says what stands."""

@@ -232,6 +232,7 @@ class FakeVenue:
         self.actions.append(ReceivedAction(signer, payload["nonce"], action, expires, target.address))
         handler = {"order": self._order_action, "cancel": self._cancel, "cancelByCloid": self._cancel_by_cloid,
                    "scheduleCancel": self._schedule_cancel, "updateLeverage": self._update_leverage,
+                   "updateIsolatedMargin": self._update_isolated_margin,
                    "noop": lambda a, t: _ok("default")}.get(action["type"])
         if handler is None:
             return _err(f"the fake Hyperliquid does not model {action['type']}")
@@ -602,6 +603,32 @@ class FakeVenue:
                 del account.isolated[market.name]
             return self._refuse("Cross position does not have sufficient margin available to decrease leverage. "
                                 "To decrease leverage, deposit more collateral.")
+        return _ok("default")
+
+    def _update_isolated_margin(self, action: dict[str, Any], account: Account) -> dict[str, Any]:
+        """Moves USD (`ntli`, 6 decimals) into (> 0) or out of (< 0) an isolated position's margin.
+        Out only down to the venue's transfer floor, max(notional / leverage, 10% of notional)
+        (as the venue's UI computes it, e.g. ava-labs/core-mobile #4010); the refusal texts are
+        the fake's own (the venue's are not documented)."""
+        market = self.markets.by_asset.get(action.get("asset"))
+        ntli = action.get("ntli")
+        if market is None:
+            return self._refuse(f"Invalid asset {action.get('asset')}")
+        position = account.positions.get(market.name)
+        if position is None or not account.is_isolated(market):
+            return self._refuse("No isolated position to update margin for.")
+        if isinstance(ntli, bool) or not isinstance(ntli, int):
+            return self._refuse("Invalid ntli")
+        amount = ntli / 1e6
+        m = self.margin(account)
+        if amount > 0 and amount > m.available():
+            return self._refuse("Insufficient margin to add to isolated position.")
+        notional = m.notional(market.name)
+        floor = max(notional / account.lev(market), 0.1 * notional)
+        if amount < 0 and position.margin + amount < floor:
+            return self._refuse("Insufficient margin for reduction of isolated margin.")
+        position.margin += amount
+        account.cash -= amount
         return _ok("default")
 
     # ---- time and marks ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ API and answered in Hyperliquid's shapes.
   one cancelled and the new one sent (a cancel and a new order: the new order has a new oid,
   as on the venue).
 - `updateLeverage`: gated by PERP_MAX_LEVERAGE (the account's and the bot's own).
+- `updateIsolatedMargin`: margin in passes; margin out is gated by MIN_MARGIN_BUFFER.
 - `scheduleCancel`: perpguard runs the account's dead-man switch itself (it keeps it cleared
   while venue stops protect positions, since firing would cancel them too), so a bot's own is
   refused with the reason rather than silently overriding that.
@@ -27,8 +28,11 @@ from engine.domain.model import BuilderFee
 from engine.facade import EngineService
 from engine.gateway.hl.wire import AssetMap, WireError, cloid_of, err, intent_for, ok, refusal, status_for
 from engine.idempotency import Answer
+from engine.domain.margin import margin_buffer
+from engine.risk.policies.buffer import MinMarginBuffer
 from engine.risk.policies.leverage import PerpMaxLeverage
 from engine.risk.policies.base import per_market
+from engine.venues.connector import ConnectorError
 from engine.venues.hl_api import VenueApi
 
 STOP_PREFIX = "pg-stop-"  # perpguard's own venue stops (engine.live.venue_stops)
@@ -232,14 +236,51 @@ class HlActions:
                                                     f"limit of {cap:g} (policy {policy.id})"))
         try:
             await engine.connector.set_leverage(coin, leverage, isolated=not cross)
-        except Exception as refused:  # the venue's refusal, in its words
-            return err(getattr(refused, "message", str(refused)))
+        except ConnectorError as refused:  # the venue's refusal, in its words
+            return err(refused.message)
         return ok()
 
     async def update_isolated_margin(self, action: dict[str, Any], bot: Any) -> dict[str, Any]:
-        await self._coin(action.get("asset"), "action.asset")
-        return err(refusal("UNSUPPORTED", "isolated margin transfers are not relayed: perpguard cannot yet check "
-                                          "them against the margin-buffer rules, so it refuses them"))
+        """Adding margin to an isolated position only lowers risk: it passes. Taking margin out
+        passes only if the position's isolated buffer stays at or above every MIN_MARGIN_BUFFER
+        `minBuffer` (the account's and the bot's own) and trading is not HALTED; with the
+        position's margin unknown it is refused (fail closed)."""
+        coin = await self._coin(action.get("asset"), "action.asset")
+        ntli = action.get("ntli")
+        if isinstance(ntli, bool) or not isinstance(ntli, int) or ntli == 0:
+            raise WireError("action.ntli", "must be a non-zero integer: USD with 6 decimals, < 0 takes margin out")
+        if not isinstance(action.get("isBuy"), bool):
+            raise WireError("action.isBuy", "must be true or false")
+        usd = ntli / 1e6
+        refused = self._margin_refusal(coin, usd, bot) if usd < 0 else None
+        if refused:
+            return err(refused)
+        engine = self.service.engine
+        try:
+            await engine.connector.update_isolated_margin(coin, usd)
+        except ConnectorError as venue_refused:
+            return err(venue_refused.message)
+        await engine.resync()  # the position's margin moved: the book reads it again
+        return ok()
+
+    def _margin_refusal(self, coin: str, usd: float, bot: Any) -> str | None:
+        engine = self.service.engine
+        if engine.trading.state.value == "HALTED":
+            return refusal("HALTED", "trading is halted; margin leaves no isolated position until resume")
+        leg = engine.book.leg(coin)
+        if leg is None or leg.isolated_margin is None or leg.maintenance is None:
+            return refusal("DATA_UNAVAILABLE", f"no isolated {coin} position with a known margin: nothing is taken out")
+        after = margin_buffer(leg.isolated_margin + usd, leg.maintenance)
+        for policy in engine.gate.policies:
+            if not isinstance(policy, MinMarginBuffer) or not policy.enabled or policy.bot not in (None, bot.name):
+                continue
+            floor = policy.rules.minBuffer
+            if after is None or after < floor:
+                left = "nothing" if after is None else f"{after:.3f}"
+                return refusal("POLICY_DENIED", f"taking {-usd:g} USD out of {coin}'s isolated margin would leave its "
+                                                f"buffer at {left}, under MIN_MARGIN_BUFFER minBuffer {floor:g} "
+                                                f"(policy {policy.id})")
+        return None
 
     async def schedule_cancel(self, action: dict[str, Any], bot: Any) -> dict[str, Any]:
         return err(refusal("MANAGED", "perpguard runs this account's dead-man switch (scheduleCancel) itself: it "

@@ -322,6 +322,20 @@ class HyperliquidConnector:
         if response.get("status") != "ok":
             raise ConnectorError("InvalidLeverage", str(response.get("response")))
 
+    async def update_isolated_margin(self, coin: str, usd: float) -> None:
+        coin = canonical_coin(coin)
+        if coin not in self._markets:
+            raise ConnectorError("UnknownAsset", f"Unknown asset {coin}.")
+        ntli = round(usd * 1_000_000)
+        try:
+            response = await self._actions.act(lambda: self._signer.update_isolated_margin(coin, ntli))
+        except VenueUnavailable as exc:
+            raise ConnectorError("VenueUnavailable", str(exc)) from None
+        except AddressRefused as exc:
+            raise ConnectorError("RateLimited", str(exc)) from None
+        if response.get("status") != "ok":
+            raise ConnectorError("MarginRefused", str(response.get("response")))
+
     async def arm_dead_man(self, seconds: float | None) -> DeadManStatus:
         """scheduleCancel at now + `seconds` (at least 5 s, Hyperliquid's floor); None or 0
         clears it. Never raises for the venue: the answer (also `dead_man`) says what stands.

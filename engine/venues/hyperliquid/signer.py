@@ -145,6 +145,12 @@ class ActionSigner:
             action["time"] = at_ms
         return self._signed(action)
 
+    def update_isolated_margin(self, coin: str, ntli: int) -> dict[str, Any]:
+        """Move `ntli` (USD with 6 decimals; < 0 takes it out) into an isolated position's margin,
+        as the SDK's `Exchange.update_isolated_margin` signs it (`isBuy` has no effect yet)."""
+        return self._signed({"type": "updateIsolatedMargin", "asset": self._info.name_to_asset(coin),
+                             "isBuy": True, "ntli": ntli})
+
     def update_leverage(self, coin: str, leverage: int, cross: bool) -> dict[str, Any]:
         return self._signed({"type": "updateLeverage", "asset": self._info.name_to_asset(coin),
                              "isCross": cross, "leverage": leverage})

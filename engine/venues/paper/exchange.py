@@ -7,8 +7,7 @@ time-driven things happen even when no mark arrives: hourly funding, delayed ord
 the dead-man switch, stale-feed detection. With a `ManualClock` a test moves time and calls
 `poll()` (or `set_mark`) to step the venue.
 
-Cross margin only: one cross account; isolated margin is not modelled (`set_leverage(...,
-isolated=True)` is refused).
+Cross margin only: isolated margin is not modelled (`set_leverage(..., isolated=True)` refused).
 
 On each mark: account value moves; resting orders the mark crosses fill at their limit
 (maker fee); then the trigger orders the mark fires execute; then the account is liquidated if
@@ -310,9 +309,11 @@ class PaperExchange:
         self.poll()
         return self.matching.cancel_all("cancelled (cancel all)")
 
+    async def update_isolated_margin(self, coin: str, usd: float) -> None:
+        raise ConnectorError("IsolatedUnsupported", "The paper exchange trades cross margin only.")
+
     async def set_leverage(self, coin: str, leverage: int, isolated: bool = False) -> None:
-        """Cross leverage of a market, an integer from 1 to the market's max. Isolated margin is
-        not modelled by the paper exchange: asking for it raises ConnectorError."""
+        """Cross leverage of a market, 1 to its max. Isolated margin is not modelled (ConnectorError)."""
         if isolated:
             raise ConnectorError("IsolatedUnsupported", "The paper exchange trades cross margin only.")
         if coin not in self.markets:
