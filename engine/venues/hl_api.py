@@ -4,7 +4,7 @@
 The paper exchange answers from its own book (`engine.venues.paper.hl_info`); on Hyperliquid
 the requests pass through to the venue behind a shared short-lived cache and the websocket
 channels are relayed (`engine.venues.hyperliquid.relay`). The user channels (`orderUpdates`,
-`userFills`, `userEvents`) are not here: the gateway serves them from the engine's own events,
+`userFills`, `userEvents`, `clearinghouseState`) are not here: the gateway serves them from the engine's own events,
 so a bot hears what the gate saw.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, Protocol
 
 # the market channels a venue serves (Hyperliquid's websocket subscription types)
-MARKET_CHANNELS = frozenset({"allMids", "l2Book", "trades", "bbo", "candle"})
+MARKET_CHANNELS = frozenset({"allMids", "l2Book", "trades", "bbo", "candle", "activeAssetCtx"})
 
 
 class InfoRefused(Exception):

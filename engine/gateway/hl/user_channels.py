@@ -1,5 +1,5 @@
-"""The user channels of `/hl/ws` (`userFills`, `orderUpdates`, `userEvents`) for the guarded
-account, served from what the engine saw, so a bot hears the fills the gate counts, including
+"""The user channels of `/hl/ws` (`userFills`, `orderUpdates`, `userEvents`, `clearinghouseState`)
+for the guarded account, served from what the engine saw, so a bot hears the fills the gate counts, including
 those of its held (DELAY/APPROVAL) orders released later.
 
 - Fills come from the engine's ORDER_FILLED events. Hyperliquid's fill row (SDK
@@ -15,13 +15,22 @@ those of its held (DELAY/APPROVAL) orders released later.
   `rejected` (or the venue's word), OrderTriggered -> `triggered`. The engine logs none of
   these but fills, so the connector is asked directly (reading only).
 - `userEvents` carries the fills (`{"fills": [...]}` on channel `user`, as the venue writes it).
+- `clearinghouseState` (what ccxt pro's `watch_balance` and `watch_positions` subscribe to;
+  `{"type": "clearinghouseState", "user", "dex"?}`) sends `{"dex", "user", "clearinghouseState":
+  <what /info clearinghouseState answers>}` (nktkas/hyperliquid `ClearinghouseStateEvent`, ccxt
+  pro `handle_balance`): on subscribe, then after each change of the account the connector
+  reports (a fill, a funding payment, a liquidation), read through the same `/info` handler as
+  HTTP. One read at a time per subscription; a change during a read is read once more after it.
+  A mark alone sends nothing (the unrealized PnL it moves is in the next one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from engine.domain.events import EngineEvent, EventKind
 from engine.facade import EngineService
@@ -30,10 +39,15 @@ from engine.venues import connector as venue
 from engine.venues.hyperliquid.parse import is_cancelled, is_rejected
 from engine.venues.hyperliquid.signer import cloid_for
 
-USER_CHANNELS = frozenset({"userFills", "orderUpdates", "userEvents"})
+log = logging.getLogger("perpguard.gateway.hl")
+
+USER_CHANNELS = frozenset({"userFills", "orderUpdates", "userEvents", "clearinghouseState"})
 ZERO_HASH = "0x" + "0" * 64
 ORDERS_REMEMBERED = 10_000
+STATE_TIMEOUT_SECONDS = 10.0
+STATE_CHANGES = (venue.OrderFilled, venue.FundingPaid, venue.Liquidated)  # what changes a clearinghouseState
 Sink = Callable[[dict[str, Any]], None]
+Read = Callable[[dict[str, Any]], Awaitable[tuple[int, Any]]]  # an /info handler: body -> (status, answer)
 
 
 def num(x: float) -> str:
@@ -152,15 +166,54 @@ class OrderRows:
         return {"order": dict(order), "status": status, "statusTimestamp": int(round(at * 1000))}
 
 
+class StateFeed:
+    """One `clearinghouseState` subscription (see the module docstring)."""
+
+    def __init__(self, read: Read, user: str, dex: str, sink: Sink) -> None:
+        self.read, self.user, self.dex, self.sink = read, user.lower(), dex, sink
+        self._task: asyncio.Task | None = None
+        self._again = False
+
+    def refresh(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        body: dict[str, Any] = {"type": "clearinghouseState", "user": self.user}
+        if self.dex:
+            body["dex"] = self.dex
+        while True:
+            self._again = False
+            try:
+                status, state = await asyncio.wait_for(self.read(body), STATE_TIMEOUT_SECONDS)
+            except Exception:  # the next change reads it again
+                log.exception("the clearinghouseState for /hl/ws could not be read")
+                status, state = 0, None
+            if status == 200 and isinstance(state, dict):
+                self.sink({"channel": "clearinghouseState",
+                           "data": {"dex": self.dex, "user": self.user, "clearinghouseState": state}})
+            if not self._again:
+                return
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 class UserChannels:
     """One connection's user subscriptions of the guarded account, fed from the engine. `add`
-    a subscription's sink; the engine and the connector are listened to while any is open."""
+    a subscription's sink; the engine and the connector are listened to while any is open.
+    `read`: the `/info` handler a `clearinghouseState` is read through."""
 
-    def __init__(self, service: EngineService) -> None:
+    def __init__(self, service: EngineService, read: Read | None = None) -> None:
         self.service = service
+        self.read = read
         self._fills = FillRows(service.engine.book)
         self._orders = OrderRows(service.engine.book)
-        self._sinks: dict[tuple[str, str], Sink] = {}  # (channel, user as given, lower case) -> sink
+        self._sinks: dict[tuple[str, str, str], Sink] = {}  # (channel, user in lower case, dex) -> sink
+        self._states: dict[tuple[str, str, str], StateFeed] = {}  # the clearinghouseState ones
         self._stop: list[Callable[[], None]] = []
 
     def guarded(self, user: str) -> bool:
@@ -168,14 +221,22 @@ class UserChannels:
         return user.lower() == self.service.engine.connector.account_address.lower() \
             or self.service.bot_for(user) is not None
 
-    def add(self, channel: str, user: str, sink: Sink) -> None:
+    def add(self, channel: str, user: str, sink: Sink, dex: str = "") -> None:
         if not self._stop:
             self._stop = [self.service.subscribe(self._on_engine_event),
                           self.service.engine.connector.subscribe(self._on_venue_event)]
-        self._sinks[(channel, user.lower())] = sink
+        key = (channel, user.lower(), dex)
+        self._sinks[key] = sink
+        if channel == "clearinghouseState" and self.read is not None:
+            self._states[key] = feed = StateFeed(self.read, user, dex, sink)
+            feed.refresh()  # the first message: the account now
 
-    def remove(self, channel: str, user: str) -> None:
-        self._sinks.pop((channel, user.lower()), None)
+    def remove(self, channel: str, user: str, dex: str = "") -> None:
+        key = (channel, user.lower(), dex)
+        self._sinks.pop(key, None)
+        feed = self._states.pop(key, None)
+        if feed is not None:
+            feed.close()
         if not self._sinks:
             self.close()
 
@@ -183,21 +244,27 @@ class UserChannels:
         for stop in self._stop:
             stop()
         self._stop = []
+        for feed in self._states.values():
+            feed.close()
+        self._states.clear()
 
     def _on_engine_event(self, event: EngineEvent) -> None:
         if event.kind is not EventKind.ORDER_FILLED:
             return
         row = self._fills.row(event)
-        for (channel, user), sink in list(self._sinks.items()):
+        for (channel, user, _dex), sink in list(self._sinks.items()):
             if channel == "userFills":
                 sink({"channel": "userFills", "data": {"user": user, "fills": [row]}})
             elif channel == "userEvents":
                 sink({"channel": "user", "data": {"fills": [row]}})
 
     def _on_venue_event(self, event: venue.VenueEvent) -> None:
+        if isinstance(event, STATE_CHANGES):
+            for feed in list(self._states.values()):
+                feed.refresh()
         update = self._orders.update(event)
         if update is None:
             return
-        for (channel, _user), sink in list(self._sinks.items()):
+        for (channel, _user, _dex), sink in list(self._sinks.items()):
             if channel == "orderUpdates":
                 sink({"channel": "orderUpdates", "data": [update]})

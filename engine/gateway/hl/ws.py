@@ -6,9 +6,10 @@ built on them connect to perpguard unchanged.
 - `{"method": "subscribe", "subscription": {...}}` -> `{"channel": "subscriptionResponse",
   "data": {"method": "subscribe", "subscription": {...}}}` (the subscription as sent), then the
   channel's messages; `unsubscribe` likewise. Market channels (allMids, l2Book, trades, bbo,
-  candle) come from the venue (`hl.venue.subscribe`); the user channels of the guarded account
-  or of a registered bot (both mean the guarded account) from the engine (`user_channels`).
-  `userFills` starts with `isSnapshot: true` and the recent fills (`/info userFills`). Another
+  candle, activeAssetCtx) come from the venue (`hl.venue.subscribe`); the user channels of the
+  guarded account or of a registered bot (both mean the guarded account) from the engine
+  (`user_channels`). `userFills` starts with `isSnapshot: true` and the recent fills (`/info
+  userFills`); `clearinghouseState` with the account now (`/info clearinghouseState`). Another
   user's subscription is confirmed and gets nothing (an empty `userFills` snapshot, as the
   venue sends for an address that never traded).
 - Refusals on the `error` channel in the venue's words (the texts clients parse, see
@@ -112,7 +113,7 @@ class _Connection:
         self.websocket = websocket
         self.outbox: asyncio.Queue[str] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
-        self.user = UserChannels(hl.service)
+        self.user = UserChannels(hl.service, lambda body: hl.info.handle(body))
         self._subscriptions: dict[str, tuple[_Sink, Callable[[], None]]] = {}  # key -> (sink, unsubscribe)
         self._tasks: set[asyncio.Task] = set()
         self._posts = 0
@@ -220,11 +221,12 @@ class _Connection:
             self._subscriptions[key] = (sink, stop)
             self._ack("subscribe", subscription)
             sink.open()
-        elif kind in USER_CHANNELS and isinstance(user, str) and _ADDRESS.match(user):
-            guarded = self.user.guarded(user)
+        elif kind in USER_CHANNELS and isinstance(user, str) and _ADDRESS.match(user) \
+                and isinstance(subscription.get("dex") or "", str):
+            guarded, dex = self.user.guarded(user), subscription.get("dex") or ""
             if guarded:
-                self.user.add(kind, user, sink)
-            self._subscriptions[key] = (sink, lambda: self.user.remove(kind, user) if guarded else None)
+                self.user.add(kind, user, sink, dex)
+            self._subscriptions[key] = (sink, lambda: self.user.remove(kind, user, dex) if guarded else None)
             self._ack("subscribe", subscription)
             if kind == "userFills":
                 self._spawn(self._fills_snapshot(user, guarded, sink))

@@ -1,12 +1,13 @@
-"""Hyperliquid's public market channels (allMids, l2Book, trades, bbo, candle) relayed to many
-local subscribers over shared upstream websockets, so N bots behind perpguard hold one venue
-subscription per feed, not N (the venue allows 1000 subscriptions and 100 connections per IP:
-docs, "Rate limits and user limits").
+"""Hyperliquid's public market channels (allMids, l2Book, trades, bbo, candle, activeAssetCtx)
+relayed to many local subscribers over shared upstream websockets, so N bots behind perpguard
+hold one venue subscription per feed, not N (the venue allows 1000 subscriptions and 100
+connections per IP: docs, "Rate limits and user limits").
 
 - A subscription goes upstream with its first local subscriber and is unsubscribed with its
   last. Every upstream message of its channel reaches each local subscriber of it.
 - A message names its feed only by channel, coin and interval (`l2Book` BTC, `candle` BTC 1m:
-  the SDK's `ws_msg_to_identifier` matches them the same way), so two subscriptions that differ
+  the SDK's `ws_msg_to_identifier` matches them the same way; an `activeAssetCtx` subscription
+  is answered on `activeAssetCtx`, or `activeSpotAssetCtx` for a spot coin, both its feed), so two subscriptions that differ
   in anything else (an l2Book with and without `nSigFigs`, allMids of two dexes) cannot share a
   connection: each upstream connection (a "lane") holds at most one subscription per feed, and a
   second variant opens a second lane. Normally there is one lane.
@@ -87,6 +88,8 @@ def feed_of_message(message: dict[str, Any]) -> Feed | None:
             return ("allMids",)
         if channel in ("l2Book", "bbo"):
             return (channel, data["coin"])
+        if channel in ("activeAssetCtx", "activeSpotAssetCtx"):
+            return ("activeAssetCtx", data["coin"])
         if channel == "trades":
             return ("trades", data[0]["coin"]) if data else None
         if channel == "candle":

@@ -2,14 +2,17 @@
 Subscriptions"): `allMids` ({"mids": {coin: px}}), `l2Book` (as the info `l2Book`), `bbo`
 ({"coin", "time", "bbo": [bid level | null, ask level | null]}), `trades` (a list of {"coin",
 "side", "px", "sz", "hash", "time", "tid", "users": [buyer, seller]}: the paper account's own
-fills, the venue's side of them being the zero address) and `candle` (one bar, as
-`candleSnapshot` writes it).
+fills, the venue's side of them being the zero address), `candle` (one bar, as
+`candleSnapshot` writes it) and `activeAssetCtx` ({"coin", "ctx"}: the coin's context as
+`metaAndAssetCtxs` lists it; SDK `hyperliquid/utils/types.py` `ActiveAssetCtxMsg`, ccxt pro
+`handle_active_asset_ctx`).
 
 The book channels are coalesced: the marks set together (one step of the paper feed, all on the
-loop without a pause) give one `allMids`, `l2Book` or `bbo` message per subscription, sent on
-the next turn of the engine's loop, as the venue sends one per block; `bbo` only when it
-changed. They start with the current value, as the venue's first block after a subscribe
-carries it. `candle` sends the bar each time a mark or a fill changes it, `trades` each paper
+loop without a pause) give one `allMids`, `l2Book`, `bbo` or `activeAssetCtx` message per
+subscription, sent on the next turn of the engine's loop, as the venue sends one per block; `bbo`
+and `activeAssetCtx` only when they changed (a paper fill changes a context too: its open
+interest and volume). They start with the current value, as the venue's first block after a
+subscribe carries it. `candle` sends the bar each time a mark or a fill changes it, `trades` each paper
 fill as it happens. Nothing at all is done per mark for a coin nobody watches.
 """
 
@@ -42,7 +45,7 @@ class MarketChannels:
         self.candles = candles
         self.account_address = account_address
         self._mids: list[_Watch] = []
-        self._books: dict[str, list[_Watch]] = {}  # coin -> l2Book and bbo watches
+        self._books: dict[str, list[_Watch]] = {}  # coin -> l2Book, bbo and activeAssetCtx watches
         self._trades: dict[str, list[_Watch]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # the engine's, where subscriptions are made
 
@@ -81,6 +84,10 @@ class MarketChannels:
             self._schedule(loop, watch)
 
     def on_fill(self, fill: PaperFill) -> None:
+        loop = self._loop
+        for watch in self._books.get(fill.coin, ()):
+            if watch.kind == "activeAssetCtx" and loop is not None:
+                self._schedule(loop, watch)
         watches = self._trades.get(fill.coin)
         if not watches:
             return
@@ -118,6 +125,12 @@ class MarketChannels:
             book = self.market.l2_book(watch.coin)
             if book is not None and (book["levels"][0] or book["levels"][1]):
                 watch.send({"channel": "l2Book", "data": book})
+            return
+        if watch.kind == "activeAssetCtx":
+            ctx = self.market.asset_ctx(watch.coin)
+            if ctx != watch.last:
+                watch.last = ctx
+                watch.send({"channel": "activeAssetCtx", "data": {"coin": watch.coin, "ctx": ctx}})
             return
         bbo = self.market.bbo(watch.coin)
         if bbo is not None and bbo["bbo"] != watch.last and any(bbo["bbo"]):

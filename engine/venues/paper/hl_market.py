@@ -1,6 +1,6 @@
 """The paper venue's market data in Hyperliquid's info shapes (docs "Info endpoint" and
-"Perpetuals"): `meta`, `metaAndAssetCtxs`, `spotMeta`, `spotMetaAndAssetCtxs`, `allMids`,
-`l2Book`, `candleSnapshot`.
+"Perpetuals"): `meta`, `metaAndAssetCtxs` (one coin's context also feeds the `activeAssetCtx`
+channel), `spotMeta`, `spotMetaAndAssetCtxs`, `allMids`, `l2Book`, `candleSnapshot`.
 
 Asset ids are the index in `meta.universe`, in the order the paper exchange lists its markets
 (BTC 0, ETH 1, SOL 2, DOGE 3, ARB 4 for the default universe): not mainnet's ids, so a bot must
@@ -83,38 +83,44 @@ class MarketAnswers:
         return {coin: wire.num(marks[coin]) for coin in self.coins if coin in marks}
 
     def asset_ctxs(self) -> list[dict[str, Any]]:
-        """One context per universe entry, in order. `openInterest` is the paper account's own
-        position (the only open interest there is), `dayNtlVlm` its fills' notional over 24 h,
-        `prevDayPx` the mark 24 h ago (from the candles; the oldest known mark if younger),
-        `impactPxs` the synthetic book's best bid and ask."""
-        now = wire.ms(self.paper.clock.now())
-        since = now - DAY_MS
+        """One context per universe entry, in order (see `asset_ctx`)."""
+        volume = self._day_volume(None)
+        rates = self.paper.funding.capped_rates()
+        return [self._ctx(coin, volume.get(coin, 0.0), rates.get(coin, 0.0)) for coin in self.coins]
+
+    def asset_ctx(self, coin: str) -> dict[str, Any]:
+        """One coin's context, as `metaAndAssetCtxs` lists it (the `activeAssetCtx` channel's
+        `ctx`). `openInterest` is the paper account's own position (the only open interest
+        there is), `dayNtlVlm` its fills' notional over 24 h, `prevDayPx` the mark 24 h ago
+        (from the candles; the oldest known mark if younger), `impactPxs` the synthetic book's
+        best bid and ask."""
+        return self._ctx(coin, self._day_volume(coin).get(coin, 0.0), self.paper.funding.capped_rates().get(coin, 0.0))
+
+    def _day_volume(self, coin: str | None) -> dict[str, float]:
+        """USD notional of the paper account's fills over the last 24 h, by coin (one coin's, or all)."""
+        since = wire.ms(self.paper.clock.now()) - DAY_MS
         volume: dict[str, float] = {}
         for fill in reversed(self.paper.history.fills):
             if fill.time < since:
                 break
-            volume[fill.coin] = volume.get(fill.coin, 0.0) + fill.sz * fill.px
-        rates = self.paper.funding.capped_rates()
-        ctxs = []
-        for coin in self.coins:
-            mark = self.paper.ledger.marks.get(coin)
-            if mark is None:
-                ctxs.append({"funding": "0.0", "openInterest": "0.0", "prevDayPx": "0.0", "dayNtlVlm": "0.0",
-                             "premium": None, "oraclePx": "0.0", "markPx": "0.0", "midPx": None, "impactPxs": None,
-                             "dayBaseVlm": "0.0"})
-                continue
-            prev = self.candles.close_before(coin, since)
-            bid, ask = self.best(coin, mark)
-            sz_decimals = self.paper.markets[coin].sz_decimals or 0
-            ctxs.append({
-                "funding": wire.num(rates.get(coin, 0.0)),
-                "openInterest": wire.size(abs(self.paper.ledger.size(coin)), sz_decimals),
-                "prevDayPx": wire.num(prev if prev is not None else mark), "dayNtlVlm": wire.usd(volume.get(coin, 0.0)),
-                "premium": "0.0", "oraclePx": wire.num(mark), "markPx": wire.num(mark), "midPx": wire.num(mark),
-                "impactPxs": [wire.num(bid), wire.num(ask)],
-                "dayBaseVlm": wire.size(volume.get(coin, 0.0) / mark, sz_decimals),
-            })
-        return ctxs
+            if coin is None or fill.coin == coin:
+                volume[fill.coin] = volume.get(fill.coin, 0.0) + fill.sz * fill.px
+        return volume
+
+    def _ctx(self, coin: str, volume: float, rate: float) -> dict[str, Any]:
+        mark = self.paper.ledger.marks.get(coin)
+        if mark is None:
+            return {"funding": "0.0", "openInterest": "0.0", "prevDayPx": "0.0", "dayNtlVlm": "0.0", "premium": None,
+                    "oraclePx": "0.0", "markPx": "0.0", "midPx": None, "impactPxs": None, "dayBaseVlm": "0.0"}
+        prev = self.candles.close_before(coin, wire.ms(self.paper.clock.now()) - DAY_MS)
+        bid, ask = self.best(coin, mark)
+        sz_decimals = self.paper.markets[coin].sz_decimals or 0
+        return {
+            "funding": wire.num(rate), "openInterest": wire.size(abs(self.paper.ledger.size(coin)), sz_decimals),
+            "prevDayPx": wire.num(prev if prev is not None else mark), "dayNtlVlm": wire.usd(volume),
+            "premium": "0.0", "oraclePx": wire.num(mark), "markPx": wire.num(mark), "midPx": wire.num(mark),
+            "impactPxs": [wire.num(bid), wire.num(ask)], "dayBaseVlm": wire.size(volume / mark, sz_decimals),
+        }
 
     def best(self, coin: str, mark: float) -> tuple[float, float]:
         """The synthetic best bid and ask: where a taker order fills on paper, mark ∓ slippage,
