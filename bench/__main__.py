@@ -7,7 +7,7 @@ import json
 import platform
 from pathlib import Path
 
-from bench import console, engine_paths, gate, gateway, ingest, memory, signing, stops
+from bench import console, engine_paths, gate, gateway, hl, ingest, memory, signing, stops
 
 ROWS = []  # (key, value, unit, target, note); a target > 0 is a ceiling, < 0 a floor (-50000: >= 50000)
 
@@ -47,6 +47,14 @@ def main() -> None:
     stop = stops.stop_placement_p99_ms()
     ROWS.append(("stop_placement_p99_ms", stop["p99_ms"], "ms", 50,
                  f"fill event -> venue stop acknowledged, strict fake over loopback (p50 {stop['p50_ms']:.1f} ms)"))
+    orders = hl.order_paths()
+    ROWS.append(("hl_order_p50_ms", orders["hl_order_p50_ms"], "ms",
+                 round(1.5 * orders["direct_order_p50_ms"] + 0.5, 2),
+                 "SDK resting order through /hl/exchange to the strict fake; target 1.5 x direct + 0.5 ms"))
+    ROWS.append(("direct_order_p50_ms", orders["direct_order_p50_ms"], "ms", None,
+                 "the same SDK order straight to the strict fake, same run, interleaved"))
+    ROWS.append(("signer_recover_us", hl.signer_recover_us(), "µs", None,
+                 "the signer of one SDK-signed order: action hash, EIP-712 digest, one key recovery"))
     cpu = console.measure_console_cpu()
     ROWS.append(("console_cpu_share", cpu["console_cpu_share"], "core", 0.25, "console, 200 positions, marks 10x a second"))
     ROWS.append(("console_idle_cpu_share", cpu["console_idle_cpu_share"], "core", 0.03, "console, no updates"))
