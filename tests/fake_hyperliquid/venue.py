@@ -815,6 +815,10 @@ class FakeVenue:
             return 200, [self.markets.meta(dex), [self.asset_ctx(m.name) for m in self.markets.of_dex(dex)]]
         if kind == "spotMeta":
             return 200, SPOT_META
+        if kind == "spotMetaAndAssetCtxs":  # ccxt's load_markets asks it; PURR is listed, never traded here
+            return 200, [SPOT_META, [{"coin": "PURR/USDC", "prevDayPx": "0.2", "dayNtlVlm": "0.0", "markPx": "0.2",
+                                      "midPx": "0.2", "circulatingSupply": "597000000.0",
+                                      "totalSupply": "999000000.0", "dayBaseVlm": "0.0"}]]
         if kind == "perpDexs":
             return 200, self.markets.perp_dexs()
         if kind == "allMids":
