@@ -63,6 +63,19 @@ def hl(tmp_path) -> Iterator[HlGateway]:
         engine.__exit__(None, None, None)
 
 
+@pytest.fixture
+def hl_on_fake(fake, tmp_path) -> Iterator[HlGateway]:
+    """perpguard trading the strict fake Hyperliquid, with bot beta registered."""
+    from fake_hyperliquid.harness import engine_config
+
+    policies = tmp_path / "policies.json"
+    policies.write_text(json.dumps(POLICIES))
+    with EngineThread(tmp_path, policies=policies, config_file=engine_config(fake, tmp_path)) as engine:
+        gateway = HlGateway(engine)
+        gateway.add_bot("beta", BETA.address)
+        yield gateway
+
+
 def start(tmp: Path, policies: list[dict] = POLICIES) -> tuple[EngineThread, HlGateway]:
     path = tmp / "policies.json"
     path.write_text(json.dumps(policies))

@@ -3,27 +3,17 @@ reach the venue signed by perpguard's agent, and what the gate refuses never doe
 
 from __future__ import annotations
 
-import json
-
 import ccxt
 import pytest
 
-from tests.engine_server import EngineThread
-from tests.hl_gateway import BETA, POLICIES, HlGateway
+from tests.hl_gateway import BETA, hl_on_fake  # noqa: F401 (the fixture)
 
 SYMBOL = "BTC/USDC:USDC"
 
 
 @pytest.fixture
-def hl(fake, tmp_path):
-    from fake_hyperliquid.harness import engine_config
-
-    policies = tmp_path / "policies.json"
-    policies.write_text(json.dumps(POLICIES))
-    with EngineThread(tmp_path, policies=policies, config_file=engine_config(fake, tmp_path)) as engine:
-        gateway = HlGateway(engine)
-        gateway.add_bot("beta", BETA.address)
-        yield gateway
+def hl(hl_on_fake):
+    return hl_on_fake
 
 
 def test_ccxt_behind_perpguard_trades_on_the_venue_and_hears_the_gate_s_refusals(hl, fake):

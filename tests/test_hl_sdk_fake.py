@@ -12,19 +12,12 @@ from hyperliquid.info import Info
 from hyperliquid.utils.types import Cloid
 
 from tests.engine_server import EngineThread
-from tests.hl_gateway import BETA, POLICIES, STRANGER, HlGateway
+from tests.hl_gateway import BETA, POLICIES, STRANGER, HlGateway, hl_on_fake  # noqa: F401 (the fixture)
 
 
 @pytest.fixture
-def hl(fake, tmp_path):
-    from fake_hyperliquid.harness import engine_config
-
-    policies = tmp_path / "policies.json"
-    policies.write_text(json.dumps(POLICIES))
-    with EngineThread(tmp_path, policies=policies, config_file=engine_config(fake, tmp_path)) as engine:
-        gateway = HlGateway(engine)
-        gateway.add_bot("beta", BETA.address)
-        yield gateway
+def hl(hl_on_fake):
+    return hl_on_fake
 
 
 def _orders_sent(fake) -> list:
