@@ -190,14 +190,9 @@ class EngineService:
             raise ApiError(422, "VALIDATION", str(bad), bad.field) from None
 
     async def cancel_order(self, oid: str) -> dict:
-        order = self.engine.book.open_orders.get(oid)
-        if order is None:
+        if oid not in self.engine.book.open_orders:
             raise ApiError(404, "NOT_FOUND", f"no open order {oid}", "id")
-        ack = await self.engine.connector.cancel(order.coin, oid)
-        if ack.cancelled:
-            self.engine.book.forget_order(oid)  # the venue's answer; the next reconciliation confirms it
-        else:
-            await self.engine.resync()  # it filled or went meanwhile: read the account again
+        ack = await self.engine.cancel_order(oid)
         return {"oid": oid, "cancelled": ack.cancelled, "error": ack.error}
 
     # ---- pending ---------------------------------------------------------------------------

@@ -171,3 +171,46 @@ async def test_the_venue_stop_follows_the_position_and_is_never_missing_in_betwe
         assert ("cancel", None) not in kinds[kinds.index(("order", "positionTpsl")):place_new]
     finally:
         await engine.stop()
+
+
+async def test_our_own_cancel_costs_no_second_account_read_but_a_cancel_from_elsewhere_is_read_again(fake):
+    """A bot that quotes and cancels must not spend two info requests (weight 22 of the IP's
+    1200 a minute) a cancel: the venue's answer already says the order is gone."""
+    from hyperliquid.exchange import Exchange
+    from engine.venues.connector import OrderCancelled
+
+    clock = ManualClock(time.time())
+    engine = await start_engine(fake, clock)
+    heard: list = []
+    engine.connector.subscribe(heard.append)
+
+    async def cancel_heard(oid: str) -> list[str]:
+        """The info types the engine asked from the moment before, until the venue's cancel event
+        reached it and everything it started has finished."""
+        await wait_for(lambda: any(isinstance(e, OrderCancelled) and e.oid == oid for e in heard),
+                       what=f"the venue's cancel event of {oid}")
+        await engine.settle()
+        return [body.get("type") for body in fake.info_requests[before:]]
+
+    try:
+        below = round(engine.book.marks["ETH"] * 0.97, 1)
+        ours = await engine.submit(OrderIntent(market="ETH", side="buy", size=1.0, type="limit", limit_px=below))
+        theirs = await engine.submit(OrderIntent(market="ETH", side="buy", size=1.0, type="limit", limit_px=below))
+        assert ours.ack.status == theirs.ack.status == "resting"
+        await engine.settle()
+
+        before = len(fake.info_requests)
+        assert (await engine.cancel_order(ours.ack.oid)).cancelled
+        reads = await cancel_heard(ours.ack.oid)
+        assert "clearinghouseState" not in reads and "frontendOpenOrders" not in reads
+        assert ours.ack.oid not in engine.book.open_orders
+
+        # cancelled by something else holding the account's keys (the venue's web page, another tool)
+        before = len(fake.info_requests)
+        other = Exchange(AGENT, fake.url, account_address=MASTER.address)
+        assert (await asyncio.to_thread(other.cancel, "ETH", int(theirs.ack.oid)))["status"] == "ok"
+        reads = await cancel_heard(theirs.ack.oid)
+        assert "frontendOpenOrders" in reads  # the account read again
+        assert engine.book.open_orders == {}
+    finally:
+        await engine.stop()
