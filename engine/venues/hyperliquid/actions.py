@@ -53,7 +53,7 @@ class ActionSender:
         for attempt in range(ACTION_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(backoff(attempt - 1))
-            payload = await asyncio.to_thread(sign)
+            payload = sign()
             await self.admit(address_weight(payload["action"]), urgent)
             try:
                 response = await self._http.exchange(payload, urgent)

@@ -193,8 +193,7 @@ class OrderPlacement:
         urgent = all(r.reduce_only for r in requests)  # stops for a position already held
         await self._actions.admit(len(requests), urgent)  # raises AddressRefused: never sent
         expires = time.time() + self.order_ttl
-        payload = await asyncio.to_thread(self._actions.signer.orders, list(zip(requests, cloids)), grouping,
-                                          int(expires * 1000))
+        payload = self._actions.signer.orders(list(zip(requests, cloids)), grouping, int(expires * 1000))
         try:
             return await self._http.exchange(payload, urgent=urgent)
         except OutcomeUnknown:
@@ -261,7 +260,7 @@ class OrderPlacement:
         urgent = request.reduce_only
         await self._actions.admit(1, urgent)  # raises AddressRefused: never sent
         expires = time.time() + self.order_ttl
-        payload = await asyncio.to_thread(self._actions.signer.order, request, cloid, int(expires * 1000))
+        payload = self._actions.signer.order(request, cloid, int(expires * 1000))
         try:
             return await self._http.exchange(payload, urgent=urgent)
         except OutcomeUnknown:
