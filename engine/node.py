@@ -175,7 +175,7 @@ def build(config: Config, clock: Clock | None = None, *, market: MarketSource | 
     writer: StoreWriter | None = None
     try:
         policies = parse_policies(stored_policies(store, config))
-        writer = StoreWriter()
+        writer = StoreWriter(batch=store.transactions.batch)
         journal = DurableJournal(store, writer)
         counters = journal.counters(clock.now())
         connector = make_connector(config, clock, paper_account=paper_address(store))

@@ -10,10 +10,15 @@ limit's usage. Rows older than the longest window are pruned at start.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, insert
 from sqlmodel import Field, Session, SQLModel, select
 
 from engine.risk.counters import CounterChange
+
+if TYPE_CHECKING:
+    from engine.store.store import Store
 
 
 class CounterChangeRow(SQLModel, table=True):
@@ -29,16 +34,18 @@ class CounterChangeRow(SQLModel, table=True):
 
 
 class CounterLog:
-    """The journal's table on `engine` (a SQLAlchemy engine: `Store.engine`)."""
+    """The journal's table in `store`'s database; its writes join the store's batch (one
+    commit with the decision they come with, see `Transactions.batch`)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        CounterChangeRow.__table__.create(engine, checkfirst=True)
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+        CounterChangeRow.__table__.create(self.engine, checkfirst=True)
 
     def append(self, change: CounterChange) -> None:
-        with Session(self.engine) as session:
-            session.add(CounterChangeRow(at=change.at, kind=change.kind, metric=change.metric, value=change.value))
-            session.commit()
+        with self.store.transactions.write() as session:  # a plain INSERT: this runs for every order
+            session.execute(insert(CounterChangeRow).values(at=change.at, kind=change.kind, metric=change.metric,
+                                                            value=change.value))
 
     def since(self, at: float) -> list[CounterChange]:
         """The changes at or after `at` (epoch s), in the order they happened."""
@@ -48,6 +55,5 @@ class CounterLog:
 
     def prune(self, before: float) -> None:
         """Forget changes older than `before` (epoch s): no window reaches back that far."""
-        with Session(self.engine) as session:
+        with self.store.transactions.write() as session:
             session.exec(delete(CounterChangeRow).where(CounterChangeRow.at < before))
-            session.commit()

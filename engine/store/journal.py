@@ -35,7 +35,7 @@ def planned_action(decision: Decision) -> str:
 class DurableJournal:
     def __init__(self, store: Store, writer: StoreWriter, deadline: float = DURABLE_DEADLINE) -> None:
         self.store, self.writer, self.deadline = store, writer, deadline
-        self.counter_log = CounterLog(store.engine)
+        self.counter_log = CounterLog(store)
 
     # ---- decisions (engine.live.journal.Journal) ---------------------------------------------
 

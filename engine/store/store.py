@@ -8,10 +8,8 @@ the engine loop calls them where it must wait for durability, or in a thread.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 
@@ -25,7 +23,8 @@ from engine.store import bots, chain, changes, codec, tokens
 from engine.store.anchor import default_audit_dir
 from engine.store.changes import MASTER, SYSTEM
 from engine.store.connect import default_url, open_engine
-from engine.store.trail import AuditTrail, ChainedWrite
+from engine.store.trail import AuditTrail
+from engine.store.transactions import Transactions
 from engine.store.verify import verify
 from engine.store.tables import (BotRow, EquityRow, FillRow, OrderRow, PendingRow, PolicyRow, ResultRow, SettingRow,
                                  TokenRow, VenueStateRow)
@@ -47,10 +46,11 @@ class Store:
     def __init__(self, url: str, *, audit_dir: str | Path | None = None) -> None:
         self.url = url
         self.engine = open_engine(url)  # public for maintenance scripts and tests (raw SQL)
-        self._chain_lock = threading.Lock()  # one appender per process; see chain.append for others
         SQLModel.metadata.create_all(self.engine)
         self.audit_dir = Path(audit_dir) if audit_dir is not None else default_audit_dir()
         self._trail = AuditTrail(self.engine, url, self.audit_dir)
+        # every write goes through these (`transactions.batch()`: several in one commit)
+        self.transactions = Transactions(self.engine, self._trail)
         try:
             self._trail.open()  # AuditKeyError: an anchored database whose key is missing or open to others
         except BaseException:
@@ -62,7 +62,7 @@ class Store:
         return default_url()
 
     def close(self) -> None:
-        with self._chain_lock:
+        with self.transactions.lock:
             self._trail.close()  # a checkpoint of what was written since the last one
         self.engine.dispose()
 
@@ -72,32 +72,11 @@ class Store:
     def __exit__(self, *_exc) -> None:
         self.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        """A session committed on leaving the block; any error rolls back and propagates."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield session
-            session.commit()
-
-    def _read(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
-    @contextmanager
-    def _chained(self) -> Iterator[ChainedWrite]:
-        """A write that adds links: the chain lock held, the database anchored first (on the
-        first write), a checkpoint after the commit when one is due."""
-        with self._chain_lock:
-            key = self._trail.database_key()
-            with self._write() as session:
-                write = ChainedWrite(session, key)
-                yield write
-            self._trail.committed(write.rows, change=write.changes > 0)
-
     # -- policies -------------------------------------------------------------------------------
 
     def list_policies(self) -> list[dict]:
         """Saved policy bodies (as Policy.as_body() gives them), in the order first saved."""
-        with self._read() as session:
+        with self.transactions.read() as session:
             return [codec.parse(row.body) for row in session.exec(select(PolicyRow).order_by(PolicyRow.seq))]
 
     def save_policy(self, body: dict, *, actor: str = SYSTEM, at: float | None = None) -> dict:
@@ -108,7 +87,7 @@ class Store:
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
             raise PolicyError("id", "a saved policy needs an id (a string)")
         stored = parse_policy(body, body["id"]).as_body()
-        with self._chained() as write:
+        with self.transactions.chained() as write:
             session = write.session
             row = session.exec(select(PolicyRow).where(PolicyRow.id == stored["id"])).first()
             if row is None:
@@ -120,7 +99,7 @@ class Store:
 
     def delete_policy(self, policy_id: str, *, actor: str = SYSTEM, at: float | None = None) -> bool:
         """Delete the policy (chained with `actor` and `at`, as for save_policy). False if there is none."""
-        with self._chained() as write:
+        with self.transactions.chained() as write:
             row = write.session.exec(select(PolicyRow).where(PolicyRow.id == policy_id)).first()
             if row is not None:
                 write.session.delete(row)
@@ -130,19 +109,19 @@ class Store:
     # -- pending actions (engine.live.pending.PendingStore) -----------------------------------------
 
     def save_pending(self, action: PendingAction) -> None:
-        with self._write() as session:
+        with self.transactions.write() as session:
             session.merge(codec.pending_row(action))
 
     def load_open_pending(self) -> list[PendingAction]:
         """Actions still PENDING or RELEASING, oldest first: what the queue resumes with after a restart."""
-        with self._read() as session:
+        with self.transactions.read() as session:
             open_statuses = (PendingStatus.PENDING.value, PendingStatus.RELEASING.value)
             query = (select(PendingRow).where(PendingRow.status.in_(open_statuses)).order_by(PendingRow.created_at))
             return [codec.pending_action(row) for row in session.exec(query)]
 
     def list_pending(self, limit: int = 100) -> list[PendingAction]:
         """The most recent actions, any status, newest first."""
-        with self._read() as session:
+        with self.transactions.read() as session:
             query = select(PendingRow).order_by(PendingRow.created_at.desc()).limit(limit)
             return [codec.pending_action(row) for row in session.exec(query)]
 
@@ -154,7 +133,7 @@ class Store:
         transaction: a crash cannot keep the new state and lose the record of why. The setting's
         change is chained too (by "system"), so a state edited behind the store's back is caught."""
         text = codec.trading_text(machine)
-        with self._chained() as write:
+        with self.transactions.chained() as write:
             write.session.merge(SettingRow(key=TRADING_STATE_KEY, value=text))
             if event is not None:
                 write.append("events", [_event_content(event)])
@@ -199,7 +178,7 @@ class Store:
         return last_id
 
     def _append(self, table: str, contents: list[dict]) -> int:
-        with self._chained() as write:
+        with self.transactions.chained() as write:
             return write.append(table, contents)
 
     def audit(self, limit: int = 100, kind: str | None = None, since: float | None = None,
@@ -210,7 +189,7 @@ class Store:
         `message` and `data`). `kind` filters on it;
         `since` keeps items at or after that time (epoch s); `before_id` is an item's `ref`,
         to fetch the page after it. ValueError for a malformed or unknown ref."""
-        with self._read() as session:
+        with self.transactions.read() as session:
             return audit_log.audit(session, limit, kind, since, before_id)
 
     def verify_chain(self) -> chain.ChainReport:
@@ -218,7 +197,7 @@ class Store:
         three chains (streamed in batches), the policies, tokens and settings against the
         changes chain, and the checkpoints. Reads one snapshot of the database; writes nothing
         (no key, anchor or checkpoint is created)."""
-        with self._read() as session:
+        with self.transactions.read() as session:
             _snapshot(session)
             return verify(session, self.audit_dir, self._trail.where)
 
@@ -229,39 +208,39 @@ class Store:
                      error: str | None = None) -> None:
         """An order sent (or refused by the venue): `size` base units, `px` USD, `status` as the
         venue's ack says (filled, resting, rejected, ...)."""
-        with self._write() as session:
+        with self.transactions.write() as session:
             session.add(OrderRow(at=at, coin=coin, side=side, size=size, px=px, status=status, oid=oid,
                                  client_id=client_id, reduce_only=reduce_only, error=error))
 
     def record_fill(self, *, at: float, oid: str, coin: str, side: str, size: float, px: float, fee: float = 0.0,
                     realized_pnl: float = 0.0, client_id: str | None = None) -> None:
         """A fill: `size` base units (unsigned), `px`, `fee`, `realized_pnl` USD."""
-        with self._write() as session:
+        with self.transactions.write() as session:
             session.add(FillRow(at=at, oid=oid, coin=coin, side=side, size=size, px=px, fee=fee,
                                 realized_pnl=realized_pnl, client_id=client_id))
 
     def record_equity(self, at: float, equity: float, margin_buffer: float | None) -> None:
         """Equity in USD, margin buffer as a fraction (None when there is no margin in use)."""
-        with self._write() as session:
+        with self.transactions.write() as session:
             session.add(EquityRow(at=at, equity=equity, margin_buffer=margin_buffer))
 
     def recent_orders(self, limit: int = 100) -> list[OrderRow]:
-        with self._read() as session:
+        with self.transactions.read() as session:
             return list(session.exec(select(OrderRow).order_by(OrderRow.id.desc()).limit(limit)))
 
     def recent_fills(self, limit: int = 100) -> list[FillRow]:
-        with self._read() as session:
+        with self.transactions.read() as session:
             return list(session.exec(select(FillRow).order_by(FillRow.id.desc()).limit(limit)))
 
     def equity_since(self, since: float) -> list[EquityRow]:
         """Equity points at or after `since` (epoch s), oldest first: the console's chart."""
-        with self._read() as session:
+        with self.transactions.read() as session:
             return list(session.exec(select(EquityRow).where(EquityRow.at >= since).order_by(EquityRow.at)))
 
     # -- settings and idempotency ---------------------------------------------------------------
 
     def get_setting(self, key: str) -> str | None:
-        with self._read() as session:
+        with self.transactions.read() as session:
             row = session.get(SettingRow, key)
             return row.value if row else None
 
@@ -269,28 +248,28 @@ class Store:
         """Set a named value, chaining the change (a keyed fingerprint of the value, never the
         value) with `actor` (default `local:<user>`: a process holding the database itself,
         as `perpguard init` does)."""
-        with self._chained() as write:
+        with self.transactions.chained() as write:
             write.session.merge(SettingRow(key=key, value=value))
             write.append("changes", [changes.setting_changed(write.key, key, value, actor or changes.local_actor(),
                                                              _now(at))])
 
     def save_venue_state(self, key: str, value: str) -> None:
         """Replace the named venue state (the paper account); not chained (see VenueStateRow)."""
-        with self._write() as session:
+        with self.transactions.write() as session:
             session.merge(VenueStateRow(key=key, value=value, saved_at=time.time()))
 
     def load_venue_state(self, key: str) -> str | None:
-        with self._read() as session:
+        with self.transactions.read() as session:
             row = session.get(VenueStateRow, key)
             return row.value if row else None
 
     def save_result(self, client_id: str, body: dict) -> None:
         """The answer given to `client_id` (replacing any earlier one), so a retry gets it back."""
-        with self._write() as session:
+        with self.transactions.write() as session:
             session.merge(ResultRow(client_id=client_id, body=codec.canonical(body)))
 
     def load_result(self, client_id: str) -> dict | None:
-        with self._read() as session:
+        with self.transactions.read() as session:
             row = session.get(ResultRow, client_id)
             return codec.parse(row.body) if row else None
 
@@ -308,7 +287,7 @@ class Store:
         row = TokenRow(id=tokens.new_token_id(), name=name.strip(), scopes=scope_text,
                        token_hash=tokens.digest(plaintext), created_at=time.time() if now is None else now,
                        expires_at=expires_at)
-        with self._chained() as write:
+        with self.transactions.chained() as write:
             write.session.add(row)
             write.append("changes", [changes.token_created(row, write.key, actor)])
         return tokens.token_info(row), plaintext
@@ -317,7 +296,7 @@ class Store:
         """The token's info if it exists, is not revoked and has not expired at `now` (epoch s)."""
         if not plaintext.startswith(tokens.PREFIX):
             return None
-        with self._read() as session:
+        with self.transactions.read() as session:
             row = session.exec(select(TokenRow).where(TokenRow.token_hash == tokens.digest(plaintext))).first()
         info = tokens.token_info(row) if row else None
         return info if info is not None and info.usable(now) else None
@@ -325,7 +304,7 @@ class Store:
     def revoke_token(self, token_id: str, now: float | None = None, *, actor: str = MASTER) -> bool:
         """Revoke for good (the first revocation time is kept), chained with `actor` (as for
         create_token). False if no such token."""
-        with self._chained() as write:
+        with self.transactions.chained() as write:
             row = write.session.get(TokenRow, token_id)
             if row is not None and row.revoked_at is None:
                 row.revoked_at = _now(now)
@@ -335,7 +314,7 @@ class Store:
 
     def list_tokens(self) -> list[TokenInfo]:
         """Every token, revoked and expired ones included, oldest first (no secrets in them)."""
-        with self._read() as session:
+        with self.transactions.read() as session:
             return [tokens.token_info(row) for row in session.exec(select(TokenRow).order_by(TokenRow.created_at))]
 
     # -- bot identities (engine.store.bots) -------------------------------------------------------
@@ -346,7 +325,7 @@ class Store:
         {trade, read}. Chained with `actor`. BotError naming the field for bad input, BotExists
         (a BotError) when the name or the address is taken, naming the bot that holds it."""
         row = bots.new_row(name, address, scopes, now)
-        with self._chained() as write:
+        with self.transactions.chained() as write:
             session = write.session
             if session.get(BotRow, row.name) is not None:
                 raise BotExists("name", f"a bot named {row.name} is already registered")
@@ -359,13 +338,13 @@ class Store:
 
     def list_bots(self) -> list[BotInfo]:
         """Every registered bot, oldest first."""
-        with self._read() as session:
+        with self.transactions.read() as session:
             return [bots.bot_info(row) for row in session.exec(select(BotRow).order_by(BotRow.created_at, BotRow.name))]
 
     def remove_bot(self, name: str, *, actor: str = MASTER, now: float | None = None) -> bool:
         """Forget the bot (its signatures are refused from then on), chained with `actor`. False if
         there is no such bot."""
-        with self._chained() as write:
+        with self.transactions.chained() as write:
             row = write.session.get(BotRow, name)
             if row is not None:
                 write.session.delete(row)
@@ -376,7 +355,7 @@ class Store:
         """The bot registered with `address` (any case of the hex digits), or None."""
         if not isinstance(address, str):
             return None
-        with self._read() as session:
+        with self.transactions.read() as session:
             row = session.exec(select(BotRow).where(BotRow.address == address.lower())).first()
         return bots.bot_info(row) if row is not None else None
 

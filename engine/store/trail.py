@@ -110,7 +110,7 @@ class AuditTrail:
 
 
 class ChainedWrite:
-    """A write transaction that adds links (the store's `_chained()` gives one): `append`
+    """A write transaction that adds links (`Transactions.chained()` gives one): `append`
     counts them, so the checkpointer knows what moved."""
 
     def __init__(self, session: Session, key: DatabaseKey) -> None:

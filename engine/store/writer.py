@@ -5,6 +5,12 @@ order things happened in, and the engine loop never waits on the database unless
 `submit(fn, ...)` queues a write and returns at once; `await durable(deadline)` waits until
 everything queued before it is committed, for at most `deadline` seconds.
 
+Group commit: the writes queued while one commits are taken together and committed once
+(`batch`: the store's `transactions.batch`, one transaction for all of them), so an order's decision
+and the counter changes it made cost one commit, and a burst of events does not queue up commit
+after commit. If anything in a group fails, the group is rolled back and its writes are done one
+by one, so a bad write fails alone and the others are committed.
+
 A write that fails because the database is unavailable (locked by another process beyond its
 busy timeout, a lost PostgreSQL connection) is retried with backoff until it succeeds: nothing
 queued is dropped, and once the database answers again the queue drains in order. Meanwhile
@@ -22,6 +28,7 @@ import logging
 import queue
 import threading
 import time
+from contextlib import AbstractContextManager
 from typing import Any, Callable
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -31,6 +38,7 @@ log = logging.getLogger("perpguard.store")
 RETRY_FIRST, RETRY_MAX = 0.05, 1.0  # seconds between attempts at an unavailable database
 STOP_SECONDS = 10.0  # a clean stop waits this long for the queue to drain
 REPORT_SECONDS = 10.0  # failures are reported at most this often (a report is itself written)
+GROUP_MAX = 200  # writes committed together at most
 
 _STOP = object()
 
@@ -41,8 +49,13 @@ def _unavailable(exc: BaseException) -> bool:
 
 
 class StoreWriter:
-    def __init__(self, on_failure: Callable[[str], None] | None = None) -> None:
+    """`batch`: a context manager factory under which the store's writes share one transaction
+    (`Store.transactions.batch`); without it every write commits on its own."""
+
+    def __init__(self, on_failure: Callable[[str], None] | None = None,
+                 batch: Callable[[], AbstractContextManager] | None = None) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._batch = batch
         # Called from the writer's thread when a write fails for good; the node sets it, once its
         # loop runs, to post an engine event there.
         self.on_failure = on_failure
@@ -88,17 +101,50 @@ class StoreWriter:
 
     def _run(self) -> None:
         while True:
-            fn, args, kwargs, future = self._queue.get()
-            if fn is _STOP:
+            group, stop = self._next_group()
+            group = [item for item in group if item[3].set_running_or_notify_cancel()]
+            if len(group) > 1 and self._batch is not None and self.unavailable_since is None:
+                done = self._together(group)
+            else:
+                done = False
+            if not done:
+                for fn, args, kwargs, future in group:
+                    self._one(fn, args, kwargs, future)
+            if stop:
                 return
-            if not future.set_running_or_notify_cancel():
-                continue
+
+    def _next_group(self) -> tuple[list[tuple], bool]:
+        """The next write (waiting for one) and every write queued behind it, up to GROUP_MAX;
+        True when the stop was among them (the writes before it are done first)."""
+        group = [self._queue.get()]
+        while len(group) < GROUP_MAX:
             try:
-                future.set_result(self._attempt(fn, args, kwargs))
-            except BaseException as exc:  # reported to whoever waits, and to the engine
-                future.set_exception(exc)
-                log.error("a store write failed: %r", exc)
-                self._report(exc)
+                group.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for i, item in enumerate(group):
+            if item[0] is _STOP:
+                return group[:i], True
+        return group, False
+
+    def _together(self, group: list[tuple]) -> bool:
+        """Commit the group's writes in one transaction; False (all rolled back) if anything failed."""
+        try:
+            with self._batch():
+                results = [fn(*args, **kwargs) for fn, args, kwargs, _future in group]
+        except Exception:  # done one by one instead: a bad write fails alone, an unavailable database is retried
+            return False
+        for (_fn, _args, _kwargs, future), result in zip(group, results):
+            future.set_result(result)
+        return True
+
+    def _one(self, fn: Callable[..., Any], args: tuple, kwargs: dict, future: concurrent.futures.Future) -> None:
+        try:
+            future.set_result(self._attempt(fn, args, kwargs))
+        except BaseException as exc:  # reported to whoever waits, and to the engine
+            future.set_exception(exc)
+            log.error("a store write failed: %r", exc)
+            self._report(exc)
 
     def _report(self, exc: BaseException) -> None:
         """Tell the engine, at most once every REPORT_SECONDS: the report is an event, which is
