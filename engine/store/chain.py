@@ -21,7 +21,7 @@ import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import Session, SQLModel, select
 
 from engine.store.anchor import GENESIS, DatabaseKey
@@ -58,6 +58,17 @@ class ChainReport:
     notes: tuple[str, ...] = ()
 
 
+# Built once: a statement made per call costs more to construct and look up in SQLAlchemy's
+# cache than to run (the head read and moved, and the rows added, for every decision and event).
+_HEAD_FOR_UPDATE = (select(ChainHead.last_id, ChainHead.last_hash)
+                    .where(ChainHead.table == bindparam("chain")).with_for_update())
+_MOVE_HEAD = (update(ChainHead).where(ChainHead.table == bindparam("chain"))
+              .values(last_id=bindparam("new_id"), last_hash=bindparam("new_hash")))
+_NEW_HEAD = insert(ChainHead).values(table=bindparam("chain"), last_id=bindparam("new_id"),
+                                     last_hash=bindparam("new_hash"))
+_ADD_ROWS = {table: insert(model) for table, (model, _fields) in CHAINS.items()}
+
+
 def link_hash(prev_hash: str, content: dict) -> str:
     """A legacy (unkeyed) link: sha256 over the previous hash and the row's canonical JSON."""
     return hashlib.sha256((prev_hash + canonical(content)).encode()).hexdigest()
@@ -70,9 +81,8 @@ def append(session: Session, table: str, contents: Iterable[dict], key: Database
     The head row is read FOR UPDATE (PostgreSQL), so concurrent writers queue; on SQLite a
     racing writer fails on the primary key instead of forking the chain (fail closed).
     Plain SQL statements, not ORM objects: this runs for every decision and event."""
-    model, fields = CHAINS[table]
-    head = session.exec(select(ChainHead.last_id, ChainHead.last_hash)
-                        .where(ChainHead.table == table).with_for_update()).first()
+    _model, fields = CHAINS[table]
+    head = session.execute(_HEAD_FOR_UPDATE, {"chain": table}).first()
     last_id, last_hash = head if head else (0, GENESIS)
     rows = []
     for content in contents:
@@ -82,12 +92,8 @@ def append(session: Session, table: str, contents: Iterable[dict], key: Database
         last_id, last_hash = values["id"], digest
     if not rows:
         return last_id, last_hash
-    session.execute(insert(model), rows)
-    moved = {"last_id": last_id, "last_hash": last_hash}
-    if head:
-        session.execute(update(ChainHead).where(ChainHead.table == table).values(**moved))
-    else:
-        session.execute(insert(ChainHead).values(table=table, **moved))
+    session.execute(_ADD_ROWS[table], rows)
+    session.execute(_MOVE_HEAD if head else _NEW_HEAD, {"chain": table, "new_id": last_id, "new_hash": last_hash})
     return last_id, last_hash
 
 

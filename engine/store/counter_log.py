@@ -33,6 +33,9 @@ class CounterChangeRow(SQLModel, table=True):
     value: float
 
 
+_ADD = insert(CounterChangeRow)
+
+
 class CounterLog:
     """The journal's table in `store`'s database; its writes join the store's batch (one
     commit with the decision they come with, see `Transactions.batch`)."""
@@ -43,9 +46,8 @@ class CounterLog:
         CounterChangeRow.__table__.create(self.engine, checkfirst=True)
 
     def append(self, change: CounterChange) -> None:
-        with self.store.transactions.write() as session:  # a plain INSERT: this runs for every order
-            session.execute(insert(CounterChangeRow).values(at=change.at, kind=change.kind, metric=change.metric,
-                                                            value=change.value))
+        with self.store.transactions.write() as session:  # a plain INSERT, built once: this runs for every order
+            session.execute(_ADD, {"at": change.at, "kind": change.kind, "metric": change.metric, "value": change.value})
 
     def since(self, at: float) -> list[CounterChange]:
         """The changes at or after `at` (epoch s), in the order they happened."""
