@@ -3,7 +3,7 @@ reserve for exits, the venue's refusal mapped to RateLimited and survived), the 
 refused for volume or by its daily cap (reported, not re-sent every 20 s), fills snapshots that
 are history, the venue's error texts, and `orderStatus` sizes that say nothing of fills.
 
-Runs on `StubVenue` (tests/test_hyperliquid_accounts.py): the venue's answers hand-written from
+Runs on `StubVenue` (tests/hl_stub_venue.py): the venue's answers hand-written from
 its docs and error texts."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from engine.venues.hyperliquid.parse import (
     OrderStatus, ack_from_response, ack_from_status, error_code, parse_order_status, split_asset,
 )
 from engine.venues.hyperliquid.stream import StreamTranslator
-from test_hyperliquid_accounts import StubVenue, buy, connector_on
+from hl_stub_venue import StubVenue, buy, connector_on
 
 TOO_MANY = ("Too many cumulative requests sent (10213 > 10200) for cumulative volume traded $200.00. "
             "Place taker orders to free up 1 request per USDC traded.")

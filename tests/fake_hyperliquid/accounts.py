@@ -2,7 +2,7 @@
 collateral, positions (cross or isolated), orders, fills, traded volume, the address budget
 and the dead-man switch. The margin arithmetic is SPEC section 7 (`engine.domain.margin`).
 
-How the figures are computed (see venue.py's docstring for the sources):
+How the figures are computed (see the docstrings of info.py and clearing.py for the sources):
 
 - `cash`: deposits + realized PnL − fees − funding, minus the margin moved into isolated
   positions. For a standard account (`default`, `disabled`, `dexAbstraction`) it is the perp
