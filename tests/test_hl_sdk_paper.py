@@ -102,6 +102,22 @@ def test_withdrawals_and_transfers_are_refused(hl):
     assert approve["status"] == "err" and "approveAgent" in approve["response"]
 
 
+def test_twaps_and_actions_that_spend_the_account_s_funds_are_refused(hl):
+    bot = _exchange(hl, BETA)
+    bid = bot.gossip_priority_bid(0, "127.0.0.1", 1_000_000)
+    assert bid["status"] == "err" and bid["response"].startswith("perpguard: REFUSED: gossipPriorityBid")
+    twap = {"type": "twapOrder", "twap": {"a": 0, "b": True, "s": "0.01", "r": False, "m": 30, "t": False}}
+    for action, why in ((twap, "twapOrder: a TWAP's slices would reach the venue without passing the gate"),
+                        ({"type": "reserveRequestWeight", "weight": 1000}, "reserveRequestWeight moves funds")):
+        nonce = get_timestamp_ms()
+        payload = {"action": action, "nonce": nonce, "signature": sign_l1_action(BETA, action, None, nonce, None, False),
+                   "vaultAddress": None}
+        answer = httpx.post(hl.url + "/exchange", json=payload).json()
+        assert answer["status"] == "err" and answer["response"].startswith(f"perpguard: REFUSED: {why}")
+    info = Info(hl.url, skip_ws=True)
+    assert info.user_state(hl.account)["assetPositions"] == [] and info.open_orders(hl.account) == []
+
+
 def test_a_key_perpguard_does_not_know_is_refused_and_nothing_is_sent(hl):
     answer = _exchange(hl, STRANGER).order("BTC", True, 0.01, round(_mid(hl) * 1.01), {"limit": {"tif": "Ioc"}})
     assert answer == {"status": "err", "response": f"User or API Wallet {STRANGER.address.lower()} does not exist."}

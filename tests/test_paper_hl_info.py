@@ -237,6 +237,8 @@ async def test_the_answers_carry_every_field_of_the_venues_recorded_ones(fixture
     for cassette in ("test_historical_orders.yaml", "test_user_role.yaml"):
         body, answer = recorded_info(f"sdk-info-cassettes/{cassette}")
         cases.append((body["type"], {"user": ADDRESS}, answer))
+    body, answer = recorded_info("sdk-cassettes/test_get_funding_history[1684811870000].yaml")
+    cases.append(("fundingHistory", {"coin": "BTC", "startTime": 0}, answer))
     for kind, extra, theirs in cases:
         ours = await api.info({"type": kind, **extra})
         assert ours, f"{kind}: nothing to compare"

@@ -158,3 +158,27 @@ def test_ccxt_reads_a_unified_accounts_balance_from_spot():
         assert balance["USDC"]["used"] > 0
     finally:
         server.stop()
+
+
+def test_ccxt_reads_the_funding_rates_the_paper_venue_applied_and_its_clock():
+    server = InfoServer(paper_venue)
+    try:
+        def two_hours() -> None:
+            for rate in (0.0001, -0.00025):  # one rate each hour
+                server.paper.set_funding_rate("BTC", rate)
+                server.clock.advance(3600)
+                server.paper.poll()
+        server.call(two_hours)
+        exchange = client(server)
+        exchange.load_markets()
+        history = exchange.fetch_funding_rate_history("BTC/USDC:USDC", since=int(START * 1000))
+        assert [(h["fundingRate"], h["timestamp"]) for h in history] == [
+            (0.0001, int((START + 3600) * 1000)), (-0.00025, int((START + 7200) * 1000))]
+        assert [h["fundingRate"] for h in exchange.fetch_funding_rate_history("ETH/USDC:USDC", since=int(START * 1000))] \
+            == [0.0, 0.0]  # every market has its hourly record, charged or not
+        paper_ms = int(server.clock.now() * 1000)
+        assert exchange.fetch_time() == paper_ms
+        assert exchange.fetch_status()["status"] == "ok"
+        assert exchange.fetch_deposits(since=int(START * 1000)) == []  # the paper cash was set, never deposited
+    finally:
+        server.stop()

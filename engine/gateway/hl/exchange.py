@@ -9,6 +9,7 @@ Wallet ... does not exist."); `vaultAddress`, when given, must be the guarded ac
 expired action is refused; the nonce must be fresh for that bot. Nothing refused reaches the
 venue. Then each action goes to `HlActions`.
 
+TWAP orders are refused too (the venue would send their slices without the gate seeing them).
 `approveBuilderFee` and `setReferrer` are answered as done without reaching the venue: ccxt sends
 both on its own before its first order, and neither changes risk (builder fields are stripped
 from orders unless the builder is allowlisted).
@@ -38,7 +39,11 @@ USER_SIGNED = frozenset({"withdraw3", "usdSend", "spotSend", "usdClassTransfer",
                          "userSetAbstraction", "spotDeploy", "perpDeploy", "createVault",
                          # agent-signed, but they change how the account is margined or run, not a trade
                          "agentEnableDexAbstraction", "agentSetAbstraction", "useBigBlocks", "evmUserModify",
-                         "CSignerAction", "CValidatorAction"})
+                         "CSignerAction", "CValidatorAction",
+                         # spend the account's funds: USDC for request weight, gas for gossip priority
+                         "reserveRequestWeight", "gossipPriorityBid"})
+# Orders the venue would work on its own, slice by slice, where the gate never sees them
+NOT_GATED = frozenset({"twapOrder", "twapCancel"})
 ANSWERED_AS_DONE = frozenset({"approveBuilderFee", "setReferrer"})
 DESERIALIZE = "Failed to deserialize the JSON body into the target type: "
 
@@ -67,6 +72,9 @@ class HlExchange:
         if kind in USER_SIGNED:
             return 200, err(refusal("REFUSED", f"{kind} moves funds or keys or changes the account; perpguard "
                                                f"never relays it. Do it from the account's own wallet, not a bot."))
+        if kind in NOT_GATED:
+            return 200, err(refusal("REFUSED", f"{kind}: a TWAP's slices would reach the venue without passing the "
+                                               f"gate; perpguard does not relay TWAPs. Send the orders themselves."))
         if kind in ANSWERED_AS_DONE:
             return 200, ok()
         bot, refused = self._signer(payload)

@@ -96,7 +96,7 @@ class PaperExchange:
         self.in_flight = InFlightOrders(self.clock, self._emit)
         self._handlers: list[EventHandler] = []
         now = self.clock.now()
-        self.funding = HourlyFunding(now)
+        self.funding = HourlyFunding(now, self.markets)
         self.dead_man_switch = DeadManSwitch(self.clock)
         self._last_mark_at = now
         self._stale = False

@@ -5,6 +5,8 @@ Sign: a positive rate means longs pay shorts; `FundingPaid.payment` is what the 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Iterable
 from typing import Iterator
 
 from engine.venues.connector import FundingPaid
@@ -12,6 +14,7 @@ from engine.venues.paper.ledger import Ledger
 
 HOUR = 3600.0
 FUNDING_CAP_PER_HOUR = 0.04
+RATE_HISTORY = 500  # hourly rates kept per market (`fundingHistory` answers at most 500)
 
 
 def capped_funding_rate(rate: float) -> float:
@@ -20,9 +23,14 @@ def capped_funding_rate(rate: float) -> float:
 
 
 class HourlyFunding:
-    def __init__(self, now: float) -> None:
+    """`coins`: the markets whose applied rate is recorded each hour (`history`), held or not."""
+
+    def __init__(self, now: float, coins: Iterable[str] = ()) -> None:
         self.rates: dict[str, float] = {}  # hourly, fraction, as set (capped when applied)
         self._hour = math.floor(now / HOUR)
+        # coin -> (hour boundary epoch s, the rate applied then), oldest first: the market's own
+        # record, as the venue's `fundingHistory` answers it (market data: not saved with the account)
+        self.history: dict[str, deque[tuple[float, float]]] = {coin: deque(maxlen=RATE_HISTORY) for coin in coins}
 
     def capped_rates(self) -> dict[str, float]:
         return {coin: capped_funding_rate(rate) for coin, rate in self.rates.items()}
@@ -40,6 +48,8 @@ class HourlyFunding:
 
     def pay(self, ledger: Ledger, at: float) -> list[FundingPaid]:
         """Charge every position for the hour ending at `at`; the events to report."""
+        for coin, rates in self.history.items():
+            rates.append((at, capped_funding_rate(self.rates.get(coin, 0.0))))
         paid = []
         for coin in list(ledger.holdings):
             rate = capped_funding_rate(self.rates.get(coin, 0.0))

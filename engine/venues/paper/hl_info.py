@@ -5,11 +5,13 @@ paper unmodified.
 `info(body)` answers, in the venue's shapes (string-encoded numbers, int oids, ms times):
 market data `meta`, `spotMeta`, `metaAndAssetCtxs`, `spotMetaAndAssetCtxs`, `perpDexs` (`[null]`:
 no builder dexes on paper), `allMids`, `l2Book` (synthetic, see `MarketAnswers.l2_book`),
-`candleSnapshot` (from the marks seen, see `engine.venues.paper.candles`); user data
-`clearinghouseState`, `spotClearinghouseState`, `openOrders`, `frontendOpenOrders`,
-`orderStatus` (oid or cloid), `historicalOrders`, `userFills`, `userFillsByTime`, `userFunding`,
-`userRateLimit`, `userFees`, `userRole`, `userAbstraction`, `extraAgents` (`[]`: no API wallets
-on paper), `maxBuilderFee` (0). User-scoped types answer for `paper.account_address` (the
+`candleSnapshot` (from the marks seen, see `engine.venues.paper.candles`), `fundingHistory`,
+`exchangeStatus` (ccxt's fetch_status and fetch_time); user data `clearinghouseState`,
+`spotClearinghouseState`, `openOrders`, `frontendOpenOrders`, `orderStatus` (oid or cloid),
+`historicalOrders`, `userFills`, `userFillsByTime`, `userFunding`, `userNonFundingLedgerUpdates`
+(`[]`: the paper account's cash was set, not deposited; nothing moves in or out), `userRateLimit`,
+`userFees`, `userRole`, `userAbstraction`, `extraAgents` (`[]`: no API wallets on paper),
+`maxBuilderFee` (0). User-scoped types answer for `paper.account_address` (the
 gateway maps a bot's address to it first); any other address is an empty account (`userRole`:
 `missing`). A `dex` other than the first (`""` or absent) is unknown: null, as the venue
 answers an unknown dex.
@@ -42,17 +44,17 @@ from engine.venues.paper.exchange import PaperExchange
 from engine.venues.paper.hl_account import AccountAnswers
 from engine.venues.paper.hl_market import MarketAnswers
 from engine.venues.paper.history import PaperFill
-from engine.venues.paper.hl_wire import is_cloid
+from engine.venues.paper.hl_wire import is_cloid, ms as wire_ms
 
 DESERIALIZE = "Failed to deserialize the JSON body into the target type: "
 BAD_SUBSCRIPTION = "Error parsing JSON into valid websocket request: "
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 MARKET_TYPES = ("meta", "spotMeta", "metaAndAssetCtxs", "spotMetaAndAssetCtxs", "perpDexs", "allMids", "l2Book",
-                "candleSnapshot")
+                "candleSnapshot", "fundingHistory", "exchangeStatus")
 USER_TYPES = ("clearinghouseState", "spotClearinghouseState", "openOrders", "frontendOpenOrders", "orderStatus",
-              "historicalOrders", "userFills", "userFillsByTime", "userFunding", "userRateLimit", "userFees",
-              "userRole", "userAbstraction", "extraAgents", "maxBuilderFee")
+              "historicalOrders", "userFills", "userFillsByTime", "userFunding", "userNonFundingLedgerUpdates",
+              "userRateLimit", "userFees", "userRole", "userAbstraction", "extraAgents", "maxBuilderFee")
 INFO_TYPES = MARKET_TYPES + USER_TYPES
 
 
@@ -191,6 +193,12 @@ class PaperVenueApi:
             return market.all_mids()
         if kind == "l2Book":
             return market.l2_book(req.text("coin"))
+        if kind == "exchangeStatus":
+            return market.exchange_status()
+        if kind == "fundingHistory":
+            coin, start = req.text("coin"), req.integer("startTime")
+            end = req.integer("endTime", required=False)
+            return market.funding_history(coin, start or 0, end if end is not None else wire_ms(self.paper.clock.now()))
         spec = req.field("req")
         if not isinstance(spec, dict):
             raise req.refuse(f"invalid type: {_kind(spec)}, expected struct CandleSnapshotReq")
@@ -229,6 +237,9 @@ class PaperVenueApi:
             return account.fills(user, req.integer("startTime"), req.integer("endTime", required=False))
         if kind == "userFunding":
             return account.funding(user, req.integer("startTime"), req.integer("endTime", required=False))  # type: ignore[arg-type]
+        if kind == "userNonFundingLedgerUpdates":
+            req.integer("startTime")
+            return []
         if kind == "userRateLimit":
             return account.rate_limit(user)
         if kind == "userFees":

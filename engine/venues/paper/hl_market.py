@@ -1,6 +1,8 @@
 """The paper venue's market data in Hyperliquid's info shapes (docs "Info endpoint" and
 "Perpetuals"): `meta`, `metaAndAssetCtxs` (one coin's context also feeds the `activeAssetCtx`
-channel), `spotMeta`, `spotMetaAndAssetCtxs`, `allMids`, `l2Book`, `candleSnapshot`.
+channel), `spotMeta`, `spotMetaAndAssetCtxs`, `allMids`, `l2Book`, `candleSnapshot`,
+`fundingHistory` (the rate the paper venue applied at each hour boundary since it started; it has
+no premium index, so `premium` is "0.0"), `exchangeStatus` (no special status, the venue's time).
 
 Asset ids are the index in `meta.universe`, in the order the paper exchange lists its markets
 (BTC 0, ETH 1, SOL 2, DOGE 3, ARB 4 for the default universe): not mainnet's ids, so a bot must
@@ -178,3 +180,12 @@ class MarketAnswers:
 
     def candle_snapshot(self, coin: str, interval: str, start: int, end: int) -> list[dict[str, Any]]:
         return self.candles.candles(coin, interval, start, end)
+
+    def funding_history(self, coin: str, start: int, end: int) -> list[dict[str, Any]]:
+        """The hourly rates applied to `coin` from `start` to `end` (epoch ms), oldest first; [] for
+        a market the paper venue does not list."""
+        return [{"coin": coin, "fundingRate": wire.num(rate), "premium": "0.0", "time": wire.ms(at)}
+                for at, rate in self.paper.funding.history.get(coin, ()) if start <= wire.ms(at) <= end]
+
+    def exchange_status(self) -> dict[str, Any]:
+        return {"specialStatuses": None, "time": wire.ms(self.paper.clock.now())}
