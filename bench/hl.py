@@ -1,8 +1,13 @@
 """What perpguard's Hyperliquid-compatible API costs a bot: the same SDK order (a resting BTC
 limit buy) sent straight to the strict fake venue, and sent through a running perpguard
-(`/hl/exchange` on its gateway: signature recovery, nonce, gate, re-signature by perpguard's
-agent, the venue round trip and the reconciliation that follows), interleaved in one run over
-loopback. Each order is cancelled again, untimed, before the next one.
+(`/hl/exchange` on its gateway: signature recovery, nonce, gate, the journal's commit,
+re-signature by perpguard's agent, the venue round trip), interleaved in one run over loopback.
+Each order is cancelled again, untimed, before the next one.
+
+Three processes, as deployed: the bot (this process, the SDK), `perpguard --engine-only` and the
+fake venue. Run as threads of one interpreter instead, the three would share one GIL, which no
+deployment does: every hand-over between them (a socket send waking another thread) then costs
+the sender a wait for the GIL, and the path through perpguard has three times as many.
 
 Also `signer_recover_us`: recovering the signer of one SDK-signed order from its signature
 (the action's hash, the EIP-712 digest and one public-key recovery: the phantom-agent source
@@ -14,13 +19,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the fake venue lives with the tests
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(TESTS))  # the fake venue lives with the tests
 
 import httpx  # noqa: E402
 from eth_account import Account  # noqa: E402
@@ -39,39 +51,95 @@ def _p50_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def order_paths(trials: int = 60) -> dict:
-    from engine_server import MASTER as PASSWORD, EngineThread
-    from fake_hyperliquid.harness import AGENT, AGENT_ENV, MASTER, engine_config, start_fake
+FAKE_VENUE = ("import sys; sys.path.insert(0, sys.argv[1]); from fake_hyperliquid.harness import start_fake; "
+              "fake = start_fake(); print(fake.url, flush=True); sys.stdin.read(); fake.stop()")
+PASSWORD = "bench-master-password"  # the throwaway engine's, for registering the bench's bot
 
-    os.environ[AGENT_ENV] = AGENT.key.hex()
-    fake = start_fake()
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def _fake_venue() -> Iterator[str]:
+    """The strict fake venue in a process of its own; its URL."""
+    child = subprocess.Popen([sys.executable, "-c", FAKE_VENUE, str(TESTS)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            policies = Path(tmp) / "policies.json"
-            policies.write_text(json.dumps(POLICIES))
-            with EngineThread(Path(tmp), policies=policies, config_file=engine_config(fake, tmp)) as engine:
-                connector = engine.service.engine.connector
-                connector.budget.limit = 1_000_000  # 120 round trips spend the connector's own minute budget
-                added = httpx.post(engine.url + "/v1/bots", headers={"X-Master-Password": PASSWORD},
-                                   json={"name": "bench", "address": BOT.address})
-                added.raise_for_status()
-                direct = Exchange(AGENT, fake.url, account_address=MASTER.address)
-                behind = Exchange(BOT, engine.url + "/hl", account_address=MASTER.address)
-                px = round(float(direct.info.all_mids()["BTC"]) * 0.97)  # inside PRICE_BAND, below the bids: it rests
-                times: dict[str, list[float]] = {"direct": [], "hl": []}
-                for trial in range(trials):
-                    for name, client in (("direct", direct), ("hl", behind)) if trial % 2 else \
-                            (("hl", behind), ("direct", direct)):
-                        start = time.perf_counter()
-                        answer = client.order("BTC", True, SIZE, px, {"limit": {"tif": "Gtc"}})
-                        times[name].append(time.perf_counter() - start)
-                        status = answer["response"]["data"]["statuses"][0]
-                        if "resting" not in status:
-                            raise RuntimeError(f"{name}: the order did not rest: {status}")
-                        oid = status["resting"]["oid"]
-                        client.cancel("BTC", oid)
+        url = child.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise RuntimeError("the fake venue did not start")
+        yield url
     finally:
-        fake.stop()
+        child.stdin.close()
+        child.wait(10)
+
+
+@contextmanager
+def _engine(tmp: Path, venue_url: str) -> Iterator[str]:
+    """`perpguard --engine-only` trading the fake venue's master account; its URL."""
+    from engine.store import Store
+    from engine.store.auth import set_master_password
+    from fake_hyperliquid.harness import AGENT, AGENT_ENV, engine_config
+
+    port = _free_port()
+    config = engine_config(SimpleNamespace(url=venue_url), tmp, listen=f"127.0.0.1:{port}")
+    policies = tmp / "policies.json"
+    policies.write_text(json.dumps(POLICIES))
+    text = Path(config).read_text()
+    Path(config).write_text(text.replace("[engine]\n", f'[engine]\npolicies = "{policies}"\n', 1))
+    env = {**os.environ, AGENT_ENV: AGENT.key.hex(), "XDG_CONFIG_HOME": str(tmp / "config"),
+           "XDG_DATA_HOME": str(tmp / "data")}
+    with Store(f"sqlite:///{tmp / 'pg.db'}", audit_dir=tmp / "config" / "perpguard") as store:
+        set_master_password(store, PASSWORD)
+    child = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--engine-only", "--config", config], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if child.poll() is not None:
+                raise RuntimeError(f"the engine exited: {child.stderr.read()[-2000:]}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the engine did not answer /healthz within 60 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def order_paths(trials: int = 60) -> dict:
+    from fake_hyperliquid.harness import AGENT, MASTER
+
+    with tempfile.TemporaryDirectory() as tmp, _fake_venue() as venue, _engine(Path(tmp), venue) as engine:
+        added = httpx.post(engine + "/v1/bots", headers={"X-Master-Password": PASSWORD},
+                           json={"name": "bench", "address": BOT.address})
+        added.raise_for_status()
+        direct = Exchange(AGENT, venue, account_address=MASTER.address)
+        behind = Exchange(BOT, engine + "/hl", account_address=MASTER.address)
+        px = round(float(direct.info.all_mids()["BTC"]) * 0.97)  # inside PRICE_BAND, below the bids: it rests
+        times: dict[str, list[float]] = {"direct": [], "hl": []}
+        for trial in range(trials):
+            for name, client in (("direct", direct), ("hl", behind)) if trial % 2 else \
+                    (("hl", behind), ("direct", direct)):
+                start = time.perf_counter()
+                answer = client.order("BTC", True, SIZE, px, {"limit": {"tif": "Gtc"}})
+                times[name].append(time.perf_counter() - start)
+                status = answer["response"]["data"]["statuses"][0] if answer.get("status") == "ok" else answer
+                if "resting" not in status:
+                    raise RuntimeError(f"{name}: the order did not rest: {status}")
+                client.cancel("BTC", status["resting"]["oid"])
     warm = {name: samples[5:] for name, samples in times.items()}  # the first few warm connections up
     return {"hl_order_p50_ms": _p50_ms(warm["hl"]), "direct_order_p50_ms": _p50_ms(warm["direct"])}
 

@@ -1,4 +1,5 @@
-"""Small builders for engine tests: an account, positions and marks in a few lines."""
+"""Small builders for engine tests: an account, positions and marks in a few lines, and a paper
+exchange at those marks."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from engine.domain.margin import MarginTable
 from engine.domain.model import Account, MarketInfo, OrderIntent, Position
 from engine.risk.policies import parse_policies
 from engine.risk.trading_state import TradingStateMachine
+from engine.venues.connector import OrderRequest
+from engine.venues.paper import PaperExchange
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC, a Tuesday
 
@@ -45,3 +48,21 @@ def make_gate(bodies: list[dict], book: Book | None = None, at: float = T0,
 
 def order(market: str = "BTC", side: str = "buy", **kw) -> OrderIntent:
     return OrderIntent(market=market, side=side, **kw)
+
+
+def paper_at_marks(equity: float = 100_000.0, **kw) -> tuple[PaperExchange, ManualClock, list]:
+    """A paper exchange on MARKETS at MARKS at T0 (a manual clock), and the list its events land
+    in (emptied of the marks' own)."""
+    clock = ManualClock(T0)
+    ex = PaperExchange(MARKETS, equity=equity, clock=clock, **kw)
+    events: list = []
+    ex.subscribe(events.append)
+    for coin, px in MARKS.items():
+        ex.set_mark(coin, px)
+    events.clear()
+    return ex, clock, events
+
+
+def venue_order(side: str, size: float, px: float, tif: str = "Ioc", coin: str = "BTC", **kw) -> OrderRequest:
+    """An order for the venue (sizes and prices as strings, as the connector sends them)."""
+    return OrderRequest(coin, side, str(size), str(px), tif, **kw)

@@ -7,6 +7,8 @@ import asyncio
 import threading
 from pathlib import Path
 
+import httpx
+
 from engine.store.auth import set_master_password
 from engine.config import load_config
 from engine.node import Service, build
@@ -65,3 +67,11 @@ class EngineThread:
             self.call(self.service.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+
+def seed_policies(engine: EngineThread, bodies: list[dict]) -> None:
+    """Save `bodies` through the running engine's API, as a trader would (each answered 201)."""
+    with httpx.Client(base_url=engine.url, headers={"X-Master-Password": MASTER}) as http:
+        for body in bodies:
+            answer = http.post("/v1/policies", json=body)
+            assert answer.status_code == 201, answer.text

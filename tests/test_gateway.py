@@ -11,7 +11,7 @@ from websockets.sync.client import connect
 
 from engine.api.client import Client
 from engine.api.errors import ApiError
-from tests.engine_server import MASTER, EngineThread
+from tests.engine_server import MASTER, EngineThread, seed_policies
 from tests.policy_cases import SEED_BODIES
 
 ADMIN = {"X-Master-Password": MASTER}
@@ -20,9 +20,7 @@ ADMIN = {"X-Master-Password": MASTER}
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     with EngineThread(tmp_path_factory.mktemp("gateway")) as running:
-        with httpx.Client(base_url=running.url, headers=ADMIN) as http:
-            for body in SEED_BODIES:
-                assert http.post("/v1/policies", json=body).status_code == 201
+        seed_policies(running, SEED_BODIES)
         yield running
 
 

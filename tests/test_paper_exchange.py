@@ -7,32 +7,15 @@ import math
 import pytest
 
 from engine.risk.book import Book
-from engine.domain.clock import ManualClock
 from engine.venues.connector import (
     Connector, ConnectorError, FeedRestored, FeedStale, FundingPaid, Liquidated, MarkUpdated, OrderAccepted,
-    OrderCancelled, OrderFilled, OrderRejected, OrderRequest,
+    OrderCancelled, OrderFilled, OrderRejected,
 )
 from engine.domain.margin import MarginTable, liquidation_price
-from engine.venues.paper import PaperExchange
-from tests.builders import MARKETS, MARKS, T0
+from tests.builders import MARKETS, T0, paper_at_marks as venue, venue_order as order
 
 HOUR = 3600.0
 NEXT_HOUR = math.ceil(T0 / HOUR) * HOUR  # T0 is 800 s past an hour boundary
-
-
-def venue(equity=100_000.0, **kw):
-    clock = ManualClock(T0)
-    ex = PaperExchange(MARKETS, equity=equity, clock=clock, **kw)
-    events = []
-    ex.subscribe(events.append)
-    for coin, px in MARKS.items():
-        ex.set_mark(coin, px)
-    events.clear()
-    return ex, clock, events
-
-
-def order(side, size, px, tif="Ioc", coin="BTC", **kw):
-    return OrderRequest(coin, side, str(size), str(px), tif, **kw)
 
 
 def of(events, kind):

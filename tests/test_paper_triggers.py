@@ -7,29 +7,12 @@ import math
 
 import pytest
 
-from engine.domain.clock import ManualClock
 from engine.risk.book import Book
 from engine.venues.connector import (
     Liquidated, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected, OrderRequest, OrderTriggered, Trigger,
 )
-from engine.venues.paper import PaperExchange
 from engine.venues.paper.exchange import ENTRY_UNFILLED, REDUCE_ONLY_CANCELED, SIBLING_CANCELED, SLIPPAGE, TAKER_FEE
-from tests.builders import MARKETS, MARKS, T0
-
-
-def venue(equity=100_000.0, **kw):
-    clock = ManualClock(T0)
-    ex = PaperExchange(MARKETS, equity=equity, clock=clock, **kw)
-    events = []
-    ex.subscribe(events.append)
-    for coin, px in MARKS.items():
-        ex.set_mark(coin, px)
-    events.clear()
-    return ex, clock, events
-
-
-def order(side, size, px, tif="Ioc", coin="BTC", **kw):
-    return OrderRequest(coin, side, str(size), str(px), tif, **kw)
+from tests.builders import MARKETS, paper_at_marks as venue, venue_order as order
 
 
 def stop(side, size, trigger_px, tpsl="sl", limit_px=None, coin="BTC", reduce_only=True, **kw):

@@ -22,7 +22,7 @@ from engine.risk.policy_file import DEFAULT_POLICY_BODIES
 from engine.risk.sizing import MAX_EVALUATIONS, NOT_ASKED, SizeRequest, SizingError, largest_size
 from engine.store.auth import set_master_password
 from engine.venues.paper.prices import MarkTick
-from tests.engine_server import MASTER, EngineThread
+from tests.engine_server import MASTER, EngineThread, seed_policies
 from tests.policy_cases import SEED_BODIES
 
 ADMIN = {"X-Master-Password": MASTER}
@@ -186,9 +186,7 @@ class SteadyEngine(EngineThread):
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     with SteadyEngine(tmp_path_factory.mktemp("sizing")) as running:
-        with httpx.Client(base_url=running.url, headers=ADMIN) as http:
-            for body in SEED_BODIES:
-                assert http.post("/v1/policies", json=body).status_code == 201
+        seed_policies(running, SEED_BODIES)
         yield running
 
 
