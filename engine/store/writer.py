@@ -132,7 +132,9 @@ class StoreWriter:
         try:
             with self._batch():
                 results = [fn(*args, **kwargs) for fn, args, kwargs, _future in group]
-        except Exception:  # done one by one instead: a bad write fails alone, an unavailable database is retried
+        except Exception as exc:  # done one by one instead: a bad write fails alone, an unavailable database is retried
+            if _unavailable(exc):
+                self._mark_unavailable(exc)  # known at once, not after a second busy timeout
             return False
         for (_fn, _args, _kwargs, future), result in zip(group, results):
             future.set_result(result)
@@ -156,6 +158,11 @@ class StoreWriter:
             count, self._failed = self._failed, 0
             self.on_failure(f"{count} store write(s) failed, the last with {exc.__class__.__name__}; see the log")
 
+    def _mark_unavailable(self, exc: BaseException) -> None:
+        if self.unavailable_since is None:
+            self.unavailable_since = time.monotonic()
+            log.warning("the database is unavailable (%s): writes wait and are retried", exc.__class__.__name__)
+
     def _attempt(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         delay = RETRY_FIRST
         while True:
@@ -164,9 +171,7 @@ class StoreWriter:
             except Exception as exc:
                 if not _unavailable(exc) or self._stopping:
                     raise
-                if self.unavailable_since is None:
-                    self.unavailable_since = time.monotonic()
-                    log.warning("the database is unavailable (%s): writes wait and are retried", exc.__class__.__name__)
+                self._mark_unavailable(exc)
                 time.sleep(delay)
                 delay = min(RETRY_MAX, delay * 2)
                 continue
