@@ -30,6 +30,7 @@ class Book:
         self.markets: dict[str, MarketInfo] = dict(markets or {})
         self.account: Account | None = None
         self.account_time: float | None = None
+        self.loads = 0  # snapshots loaded so far: what the positions were last read with
         self.marks: dict[str, float] = {}
         self.mark_times: dict[str, float] = {}
         self.funding: dict[str, float] = {}  # hourly rate, fraction; longs pay when > 0
@@ -53,6 +54,7 @@ class Book:
         `mark_times` (epoch s) when the venue says, else at the snapshot's time."""
         self.account = account
         self.account_time = at if at is not None else account.time
+        self.loads += 1
         if marks:
             default_time = self.account_time if self.account_time is not None else 0.0
             for coin, px in marks.items():

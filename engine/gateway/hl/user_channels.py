@@ -14,6 +14,8 @@ those of its held (DELAY/APPROVAL) orders released later.
   venue gave one (`marginCanceled`, `reduceOnlyCanceled`...) else `canceled`, OrderRejected ->
   `rejected` (or the venue's word), OrderTriggered -> `triggered`. The engine logs none of
   these but fills, so the connector is asked directly (reading only).
+- A liquidation's fill (the connector's Liquidated: the venue closing the position at the mark)
+  goes out on the same channels, with the venue's `liquidation` field naming the account.
 - `userEvents` carries the fills (`{"fills": [...]}` on channel `user`, as the venue writes it).
 - `clearinghouseState` (what ccxt pro's `watch_balance` and `watch_positions` subscribe to;
   `{"type": "clearinghouseState", "user", "dex"?}`) sends `{"dex", "user", "clearinghouseState":
@@ -77,18 +79,30 @@ class FillRows:
 
     def __init__(self, book: Book) -> None:
         self.book = book
-        self._read_at: float | None = None  # the book's account read the moves below follow
+        self._read = -1  # the book's snapshot (its `loads`) the moves below follow
         self._moved: dict[str, float] = {}  # coin -> signed base units filled since that read
 
     def row(self, event: EngineEvent) -> dict[str, Any]:
-        data = event.data
+        """The row of an ORDER_FILLED event."""
+        return self._row(event.data, event.at)
+
+    def liquidation(self, event: venue.Liquidated, account: str) -> dict[str, Any]:
+        """The row of the fill that liquidated (part of) a position, with the venue's
+        `liquidation` field (docs "Subscriptions" `FillLiquidation`): closed at the mark, taker."""
+        side = "buy" if event.size < 0 else "sell"  # a short is closed by a buy
+        row = self._row({"coin": event.coin, "side": side, "size": abs(event.size), "px": event.px, "oid": 0,
+                         "realized_pnl": -event.loss, "fee": 0.0, "maker": False}, event.time)
+        row["liquidation"] = {"liquidatedUser": account, "markPx": num(event.px), "method": "market"}
+        return row
+
+    def _row(self, data: dict[str, Any], at: float) -> dict[str, Any]:
         coin, side, size, px = data["coin"], data["side"], float(data["size"]), float(data["px"])
-        if self.book.account_time != self._read_at:  # a fresh read holds the fills before it
-            self._read_at, self._moved = self.book.account_time, {}
+        if self.book.loads != self._read:  # a fresh snapshot holds the fills before it
+            self._read, self._moved = self.book.loads, {}
         position = self.book.position(coin)
         start = (position.size if position is not None else 0.0) + self._moved.get(coin, 0.0)
         self._moved[coin] = self._moved.get(coin, 0.0) + (size if side == "buy" else -size)
-        time_ms = int(round(event.at * 1000))
+        time_ms = int(round(at * 1000))
         seed = f"{data['oid']}|{data.get('remaining')}|{size!r}|{px!r}|{time_ms}".encode()
         row = {"coin": coin, "px": num(px), "sz": num(size), "side": "B" if side == "buy" else "A", "time": time_ms,
                "startPosition": num(start), "dir": direction(side, start, size),
@@ -249,9 +263,10 @@ class UserChannels:
         self._states.clear()
 
     def _on_engine_event(self, event: EngineEvent) -> None:
-        if event.kind is not EventKind.ORDER_FILLED:
-            return
-        row = self._fills.row(event)
+        if event.kind is EventKind.ORDER_FILLED:
+            self._send_fill(self._fills.row(event))
+
+    def _send_fill(self, row: dict[str, Any]) -> None:
         for (channel, user, _dex), sink in list(self._sinks.items()):
             if channel == "userFills":
                 sink({"channel": "userFills", "data": {"user": user, "fills": [row]}})
@@ -262,6 +277,9 @@ class UserChannels:
         if isinstance(event, STATE_CHANGES):
             for feed in list(self._states.values()):
                 feed.refresh()
+        if isinstance(event, venue.Liquidated):  # the venue's fill, which the engine logs as LIQUIDATED, not a fill
+            self._send_fill(self._fills.liquidation(event, self.service.engine.connector.account_address.lower()))
+            return
         update = self._orders.update(event)
         if update is None:
             return
