@@ -4,6 +4,8 @@ perpguard checks the signature and nonce, gates each order and answers as the ve
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from hyperliquid.exchange import Exchange
@@ -160,3 +162,24 @@ def test_unreadable_bodies_get_the_venue_s_422_text(hl, body):
     answer = httpx.post(hl.url + "/exchange", content=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 422
     assert answer.text.startswith("Failed to deserialize the JSON body into the target type: ")
+
+
+def test_reduce_only_a_bot_may_keep_or_lower_a_held_position_s_leverage_and_close_it_but_not_raise_it(hl):
+    bot = _exchange(hl, BETA)
+    assert bot.update_leverage(3, "BTC")["status"] == "ok"
+    assert bot.market_open("BTC", True, 0.01)["status"] == "ok"
+    engine = hl.engine.service.engine
+
+    async def stop_trading() -> None:  # as a breaker does: positions stay, only reducing orders pass
+        engine.trading.reduce_only("test breaker", time.time())
+    hl.engine.call(stop_trading())
+    assert engine.trading.state.value == "REDUCE_ONLY"
+
+    assert bot.update_leverage(3, "BTC")["status"] == "ok"  # what ccxt's Freqtrade sends before each order
+    assert bot.update_leverage(2, "BTC")["status"] == "ok"
+    raised = bot.update_leverage(4, "BTC")
+    assert raised["status"] == "err" and raised["response"].startswith("perpguard: REDUCE_ONLY: ")
+    assert bot.update_leverage(5, "ETH")["status"] == "ok"  # nothing held: no entry can use it now
+    closed = bot.market_close("BTC")
+    assert "filled" in closed["response"]["data"]["statuses"][0]
+    assert Info(hl.url, skip_ws=True).user_state(hl.account)["assetPositions"] == []

@@ -224,8 +224,17 @@ class HlActions:
         if not isinstance(cross, bool):
             raise WireError("action.isCross", "must be true or false")
         engine = self.service.engine
-        if engine.trading.state.value == "HALTED":
+        state = engine.trading.state.value
+        if state == "HALTED":
             return err(refusal("HALTED", "trading is halted; leverage changes wait for resume"))
+        if state == "REDUCE_ONLY":
+            # No entry passes, so a leverage setting adds no risk by itself; on a held position
+            # it does when it goes up (an isolated one gives up margin). Bots (ccxt's Freqtrade)
+            # set the leverage before every order, their reducing ones included, which must pass.
+            held = engine.book.position(coin)
+            if held is not None and held.size and (held.leverage is None or leverage > held.leverage):
+                return err(refusal("REDUCE_ONLY", f"trading is reduce-only; {coin}'s leverage can stay or go down, "
+                                                  f"not up (now {held.leverage or 'unknown'}x, asked {leverage}x)"))
         for policy in engine.gate.policies:
             if not isinstance(policy, PerpMaxLeverage) or not policy.enabled or policy.bot not in (None, bot.name):
                 continue
