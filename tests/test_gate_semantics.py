@@ -30,6 +30,15 @@ def test_the_tier_is_the_highest_asked_for():
     assert approval.allowed and (approval.tier, approval.hold_seconds) == (Tier.APPROVAL, 3_600)
 
 
+def test_a_held_order_s_reason_names_the_tier_it_is_over():
+    gate, _ = make_gate([{"type": "SPENDING_LIMIT", "rules": {"instant_max_usd": 150, "delay_max_usd": 1_000,
+                                                             "delay_seconds": 20}}])  # no NOTIFY tier
+    held = gate.evaluate(order(notional_usd=200))
+    assert held.tier is Tier.DELAY
+    (reason,) = [r for r in held.reasons if r.tier is Tier.DELAY]
+    assert reason.message == "Order of 200 USD is above instant_max_usd of 150: held 20 s"
+
+
 def test_a_reducing_order_is_always_instant():
     gate, _ = make_gate([SEED_BODIES[3], {"type": "PERP_MAX_LEVERAGE", "rules": {"maxLeverage": 5, "warningLeverage": 0.01}}],
                         book=make_book(positions={"BTC": 1.0}))

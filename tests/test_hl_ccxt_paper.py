@@ -60,3 +60,14 @@ def test_ccxt_cannot_withdraw_through_perpguard(hl):
     with pytest.raises(ccxt.BaseError) as refused:
         client.withdraw("USDC", 10, BETA.address)
     assert "perpguard: REFUSED: withdraw3" in str(refused.value)
+
+
+def test_ccxt_market_orders_pass_the_default_price_band(hl):
+    hl.policy({"id": "band", "type": "PRICE_BAND", "rules": {"maxDeviation": 0.05}})  # the default set's
+    client = _client(hl, BETA)
+    client.load_markets()
+    last = client.fetch_ticker(SYMBOL)["last"]
+    bought = client.create_order(SYMBOL, "market", "buy", 0.01, last)  # ccxt: an IOC at the ask + 5%
+    assert bought["filled"] == 0.01
+    sold = client.create_order(SYMBOL, "market", "sell", 0.01, last, {"reduceOnly": True})
+    assert sold["filled"] == 0.01 and client.fetch_positions([SYMBOL]) == []

@@ -94,6 +94,25 @@ def test_a_held_order_names_its_pending_id_and_fills_later(hl):
     assert float(fill["sz"]) == 0.15 and fill["side"] == "B"
 
 
+def test_a_bot_retrying_a_held_order_does_not_queue_it_again(hl):
+    hl.policy({"id": "spending", "type": "SPENDING_LIMIT",  # over $6k: held ten minutes
+               "rules": {"instant_max_usd": 5_000, "notify_max_usd": 6_000, "delay_max_usd": 15_000, "delay_seconds": 600}})
+    bot, ioc = _exchange(hl, BETA), {"limit": {"tif": "Ioc"}}
+
+    def status(answer):
+        return answer["response"]["data"]["statuses"][0]
+    first = status(bot.order("BTC", True, 0.15, round(_mid(hl) * 1.02), ioc))
+    assert first["error"].startswith("perpguard: HELD: DELAY: pending ")
+    pending_id = first["error"].split("pending ")[1].split()[0]
+    retried = status(bot.order("BTC", True, 0.16, round(_mid(hl) * 1.021), ioc))  # a retry, a tick later
+    assert retried["error"].startswith("perpguard: ALREADY_HELD: ") and pending_id in retried["error"]
+    assert "filled" in status(bot.order("BTC", True, 0.01, round(_mid(hl) * 1.02), ioc))  # what passes at once passes
+    other = status(bot.order("ETH", False, 3.0, round(_mid(hl, "ETH") * 0.98), ioc))  # another market: its own hold
+    assert other["error"].startswith("perpguard: HELD: DELAY: pending ")
+    held = [(p["intent"]["market"], p["intent"]["side"]) for p in hl.engine.service.service.pending()]
+    assert sorted(held) == [("BTC", "buy"), ("ETH", "sell")]
+
+
 def test_withdrawals_and_transfers_are_refused(hl):
     bot = _exchange(hl, BETA)
     withdrawal = bot.withdraw_from_bridge(100.0, BETA.address)
@@ -182,4 +201,15 @@ def test_reduce_only_a_bot_may_keep_or_lower_a_held_position_s_leverage_and_clos
     assert bot.update_leverage(5, "ETH")["status"] == "ok"  # nothing held: no entry can use it now
     closed = bot.market_close("BTC")
     assert "filled" in closed["response"]["data"]["statuses"][0]
+    assert Info(hl.url, skip_ws=True).user_state(hl.account)["assetPositions"] == []
+
+
+def test_the_sdk_s_market_orders_pass_the_default_price_band_and_fill(hl):
+    hl.policy({"id": "band", "type": "PRICE_BAND", "rules": {"maxDeviation": 0.05}})  # the default set's
+    bot, mid = _exchange(hl, BETA), _mid(hl)
+    opened = bot.market_open("BTC", True, 0.01)  # an IOC limit 5% above the mid: at the band's edge
+    filled = opened["response"]["data"]["statuses"][0]["filled"]
+    assert filled["totalSz"] == "0.01" and float(filled["avgPx"]) < mid * 1.01
+    closed = bot.market_close("BTC")["response"]["data"]["statuses"][0]
+    assert closed["filled"]["totalSz"] == "0.01"
     assert Info(hl.url, skip_ws=True).user_state(hl.account)["assetPositions"] == []

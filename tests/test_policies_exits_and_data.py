@@ -74,6 +74,22 @@ def test_market_orders_are_priced_at_mark_plus_the_band_as_slippage_cap():
     assert no_band.evaluate(order(size=0.1)).px == pytest.approx(52_500)  # default 5% cap
 
 
+def test_an_ioc_limit_is_a_market_order_whose_worst_price_the_band_caps():
+    """The SDK's and ccxt's market orders are IOC limits 5% beyond the mid or the touch, always
+    a little over a 5% band from the mark: they pass, sent at the band's edge, never looser."""
+    gate, _ = make_gate([{"type": "PRICE_BAND", "rules": {"maxDeviation": 0.05}}], book=make_book(positions={"BTC": 2.0}))
+    buy = gate.evaluate(order(size=0.1, type="limit", tif="Ioc", limit_px=52_600))  # the ask 50,100 × 1.05
+    assert buy.verdict is Verdict.ALLOW and buy.px == pytest.approx(52_500)
+    tight = gate.evaluate(order(size=0.1, type="limit", tif="Ioc", limit_px=50_200))
+    assert tight.px == pytest.approx(50_200)  # a worst price inside the band is kept
+    exit_ = gate.evaluate(order(side="sell", size=2.0, type="limit", tif="Ioc", limit_px=5_000, reduce_only=True))
+    assert exit_.verdict is Verdict.ALLOW and exit_.px == pytest.approx(47_500)
+    resting = gate.evaluate(order(size=0.1, type="limit", tif="Gtc", limit_px=52_600))  # rests, or fills far off
+    assert resting.verdict is Verdict.DENY and the_denial(resting, "PRICE_BAND")
+    unbanded, _ = make_gate([])
+    assert unbanded.evaluate(order(size=0.1, type="limit", tif="Ioc", limit_px=60_000)).px == pytest.approx(60_000)
+
+
 # ---- 3. missing data denies new risk (fail closed) ----------------------------------------
 
 def _xrp_with_mark(gate: RiskGate) -> None:

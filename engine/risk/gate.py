@@ -37,11 +37,13 @@ _ACTIVE, _INSTANT, _ALLOW, _DENY = TradingState.ACTIVE, Tier.INSTANT, Verdict.AL
 
 class PolicySet(NamedTuple):
     """The enabled policies one order is judged by (the account's, or the account's and one
-    bot's), their compiled fast check and the market-order slippage cap they give."""
+    bot's), their compiled fast check, the market-order slippage cap they give, and PRICE_BAND's
+    cap on an IOC limit's price (None without a PRICE_BAND)."""
 
     policies: tuple[Policy, ...]
     clear: Callable[[Projection], bool]
     slippage: float
+    band: float | None
 
 
 class RiskGate:
@@ -71,21 +73,22 @@ class RiskGate:
 
     def _policy_set(self, policies: tuple[Policy, ...]) -> PolicySet:
         bands = [p.rules.maxDeviation for p in policies if isinstance(p, PriceBand)]
-        slippage = min(bands) if bands else self.default_slippage
-        return PolicySet(policies, compile_clear(policies, self.counters), slippage)
+        band = min(bands) if bands else None
+        slippage = band if band is not None else self.default_slippage
+        return PolicySet(policies, compile_clear(policies, self.counters), slippage, band)
 
     def evaluate(self, intent: OrderIntent, now: float | None = None) -> Decision:
         """The decision for one intent against the state of this moment. Changes nothing."""
         now = self.clock.now() if now is None else now
         state = self.trading.state
-        policies, clear, slippage = self.bot_sets.get(intent.bot, self.account_set)
+        policies, clear, slippage, band = self.bot_sets.get(intent.bot, self.account_set)
         p = Projection(intent, self.book, self.counters, state, now)
         wrong_margin = self._needs_isolated(p)
         bracket = self.bracket_problems(p) if intent.stop_loss is not None or intent.take_profit is not None else ()
         if (state is _ACTIVE and not p.reducing and not p.would_increase_reduce_only and not wrong_margin
                 and not bracket and self.book.feed_stale_since is None and clear(p)):
             # The common case: an entry no rule has anything to say about (one compiled check).
-            return self._decision(p, now, (), False, _INSTANT, None, slippage)
+            return self._decision(p, now, (), False, _INSTANT, None, slippage, band)
         reasons: list[Reason] = []
         if state is TradingState.HALTED:
             reasons.append(Reason(_GATE, "TRADING_STATE", "HALTED",
@@ -123,7 +126,7 @@ class RiskGate:
                     hold = r.hold_seconds if hold is None else max(hold, r.hold_seconds)
         if p.reducing:
             tier, hold = Tier.INSTANT, None
-        return self._decision(p, now, tuple(reasons), denied, tier, hold, slippage)
+        return self._decision(p, now, tuple(reasons), denied, tier, hold, slippage, band)
 
     def bracket_problems(self, p: Projection) -> tuple[Reason, ...]:
         """An entry's `stop_loss` / `take_profit` become reduce-only children resting on the venue
@@ -163,11 +166,15 @@ class RiskGate:
         return leg is None or leg.position.margin_mode is not MarginMode.ISOLATED
 
     def _decision(self, p: Projection, now: float, reasons: tuple[Reason, ...], denied: bool, tier: Tier,
-                  hold: float | None, slippage: float) -> Decision:
+                  hold: float | None, slippage: float, band: float | None) -> Decision:
         intent = p.intent
         px = p.px
-        if intent.type == "market" and p.mark is not None:
-            px = p.mark * (1.0 + p.sign * slippage)
+        if p.mark is not None:
+            if intent.type == "market":
+                px = p.mark * (1.0 + p.sign * slippage)
+            elif band is not None and intent.tif == "Ioc":  # its worst price, capped by the band
+                cap = p.mark * (1.0 + p.sign * band)
+                px = min(px, cap) if p.sign > 0 else max(px, cap)
         projected = Projected._make((p.s1, p.position_notional, p.gross, p.equity, p.account_leverage,
                                      p.market_leverage, p.margin_buffer, p.liquidation_px, p.distance))
         return Decision._make((_DENY if denied else _ALLOW, tier, reasons, projected, intent, p.coin, p.size, px,

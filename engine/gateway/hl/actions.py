@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from engine.api.errors import ApiError
-from engine.domain.model import BuilderFee
+from engine.domain.model import BuilderFee, Tier
 from engine.facade import EngineService
 from engine.gateway.hl.wire import AssetMap, WireError, cloid_of, err, intent_for, ok, refusal, status_for
 from engine.idempotency import Answer
@@ -109,10 +109,32 @@ class HlActions:
         return [status, *children]
 
     async def _submit(self, intent, bot: Any) -> Answer:
+        held = self._held_already(intent, bot)
+        if held is not None:
+            return held
         try:
             return await self.service.submit(intent, scope=f"hl:{bot.name}", venue_id=True)
         except ApiError as refused:  # the same cloid for a different order
             return Answer(refused.status, {"error": {"code": refused.code, "message": refused.message}})
+
+    def _held_already(self, intent: Any, bot: Any) -> Answer | None:
+        """A bot that does not know perpguard's HELD answer takes it for a failure and sends the
+        order again (Freqtrade every 5 s): each copy would be held and released, multiplying the
+        position. So while a bot has an order held for a market and side, another one there that
+        would be held too is refused, naming the first; one that passes at once still passes."""
+        engine = self.service.engine
+        waiting = [a for a in engine.pending.open_actions()
+                   if a.intent.bot == bot.name and a.intent.market == intent.market and a.intent.side == intent.side]
+        if not waiting:
+            return None
+        decision = engine.gate.evaluate(intent)
+        if not decision.allowed or decision.tier not in (Tier.DELAY, Tier.APPROVAL):
+            return None
+        first = waiting[0]
+        return Answer(403, {"error": {"code": "ALREADY_HELD", "message": (
+            f"this bot's {first.intent.side} {first.intent.market} order is held as pending {first.id} "
+            f"({first.tier.value}); perpguard holds one order a market and side for a bot, so this one was not "
+            f"queued: wait for that one's fill or cancel it")}})
 
     def _builder(self, builder: Any) -> BuilderFee | None:
         """The order's builder fee if its builder is allowlisted (`[engine] hl_builders`), which

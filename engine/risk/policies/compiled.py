@@ -28,7 +28,8 @@ PROJECTED = {name: f"p.{name}" for name in (
     "coin", "sign", "now", "book", "counters", "intent", "mark", "mark_age", "account_age", "px", "size",
     "notional", "position_notional", "gross", "equity", "book_equity", "account_leverage", "market_leverage",
     "margin_buffer", "isolated_buffer")}
-PROJECTED |= {"order_type": "p.intent.type", "limit_px": "p.intent.limit_px", "stop_loss": "p.intent.stop_loss",
+PROJECTED |= {"order_type": "p.intent.type", "tif": "p.intent.tif", "limit_px": "p.intent.limit_px",
+              "stop_loss": "p.intent.stop_loss",
               "take_profit": "p.intent.take_profit", "category": "p.intent.category"}
 
 

@@ -49,15 +49,18 @@ class PriceBandRules(Rules):
 
 
 class PriceBand(Policy):
-    """Fat-finger guard for limit orders, exits included. Market orders are sent as IOC limits
-    at mark ± maxDeviation, so they are inside the band by construction."""
+    """Fat-finger guard for resting limit orders (Gtc, Alo), exits included. Market orders are
+    sent as IOC limits at mark ± maxDeviation, so they are inside the band by construction, and
+    so is an IOC limit: it is a market order with the worst price its sender accepts (what the
+    SDK's and ccxt's market orders are: 5% beyond the mid or the touch), and the gate caps that
+    price at mark ± maxDeviation (`RiskGate`), tighter than asked, never looser."""
 
     type = "PRICE_BAND"
     Rules = PriceBandRules
     judges_state = False
 
     def evaluate(self, p: Projection) -> Reason | None:
-        if p.intent.type != "limit":
+        if p.intent.type != "limit" or p.intent.tif == "Ioc":
             if p.mark is None and p.increases_risk:
                 return self.unavailable(f"the price band: no mark for {p.coin}")
             return None
@@ -71,7 +74,7 @@ class PriceBand(Policy):
         return None
 
     def fast(self, counters) -> Fast:
-        return Fast("mark is not None and (order_type != 'limit' or not abs(limit_px - mark) / mark > $max)",
+        return Fast("mark is not None and (order_type != 'limit' or tif == 'Ioc' or not abs(limit_px - mark) / mark > $max)",
                     {"max": ceiling(self.rules.maxDeviation)})
 
 

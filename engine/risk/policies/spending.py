@@ -85,9 +85,12 @@ class SpendingLimit(Policy):
         if tier is Tier.NOTIFY:
             return self.ask_tier(tier, "NOTIFY", f"Order of {fmt(notional)} USD is above instant_max_usd of {fmt(r.instant_max_usd)}",
                                  r.instant_max_usd, notional)
-        return self.ask_tier(tier, "DELAYED",
-                             f"Order of {fmt(notional)} USD is above notify_max_usd of {fmt(r.notify_max_usd)}: held {r.delay_seconds} s",
-                             r.notify_max_usd, notional, hold_seconds=r.delay_seconds)
+        # the tier below DELAY that the order is over: NOTIFY's, or INSTANT's when NOTIFY is unset
+        below, name = (r.notify_max_usd, "notify_max_usd") if r.notify_max_usd is not None else \
+            (r.instant_max_usd, "instant_max_usd")
+        over = f"above {name} of {fmt(below)}" if below is not None else "in the DELAY tier"
+        return self.ask_tier(tier, "DELAYED", f"Order of {fmt(notional)} USD is {over}: held {r.delay_seconds} s",
+                             below, notional, hold_seconds=r.delay_seconds)
 
     def fast(self, counters) -> Fast:
         r: SpendingLimitRules = self.rules
