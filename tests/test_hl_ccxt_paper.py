@@ -71,3 +71,12 @@ def test_ccxt_market_orders_pass_the_default_price_band(hl):
     assert bought["filled"] == 0.01
     sold = client.create_order(SYMBOL, "market", "sell", 0.01, last, {"reduceOnly": True})
     assert sold["filled"] == 0.01 and client.fetch_positions([SYMBOL]) == []
+
+
+def test_ccxt_knows_a_reduce_only_order_that_would_increase_the_position_as_an_invalid_order(hl):
+    client = _client(hl, BETA)
+    client.load_markets()
+    last = client.fetch_ticker(SYMBOL)["last"]
+    with pytest.raises(ccxt.InvalidOrder) as refused:  # not a generic, retried ExchangeError
+        client.create_order(SYMBOL, "limit", "sell", 0.01, round(last * 1.01), {"reduceOnly": True})
+    assert "perpguard: POLICY_DENIED: Reduce only order would increase position." in str(refused.value)

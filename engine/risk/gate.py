@@ -106,8 +106,10 @@ class RiskGate:
                                   f'margin_mode "isolated" (and its leverage)'))
         reasons.extend(bracket)
         if p.would_increase_reduce_only:
+            # the venue's own words first: clients (ccxt) know them for an order that cannot pass
             reasons.append(Reason(_GATE, "ORDER", "REDUCE_ONLY_WOULD_INCREASE",
-                                  f"Reduce-only {intent.side} on {p.coin} would increase the position (size {p.s0:g})"))
+                                  f"Reduce only order would increase position. (a reduce-only {intent.side} on "
+                                  f"{p.coin}, position {p.s0:g})"))
         for policy in policies:
             reason = policy.evaluate(p)
             if reason is not None:
