@@ -66,6 +66,8 @@ def test_engine_only_keeps_pending_and_halted_across_kill_9(tmp_path):
     finally:
         engine.send_signal(signal.SIGKILL)
         engine.wait(10)
+    logged = engine.stderr.read()  # headless, the events go to the log: the hold and the kill
+    assert "pending_added: DELAY: buy BTC held" in logged and "state_changed: " in logged and "HALTED" in logged
 
     restarted = perpguard("--engine-only", "--config", str(config), env=env)
     try:

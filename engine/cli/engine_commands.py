@@ -55,7 +55,9 @@ def master_password(confirm: bool = False) -> str:
 
 
 def run_engine_only(args: argparse.Namespace) -> int:
+    from engine.domain.events import EventKind
     from engine.gateway import RefusedBind
+    from engine.live.notify import NOTIFY_KINDS
     from engine.node import build
     from engine.store import AuditKeyError
     from engine.venues.connector import ConnectorError
@@ -66,6 +68,12 @@ def run_engine_only(args: argparse.Namespace) -> int:
     async def main() -> None:
         service = build(config)
         await service.start()
+        # headless, the log is where an operator reads what a webhook is told, and the holds
+        events = logging.getLogger("perpguard.events")
+        logged = NOTIFY_KINDS | {EventKind.PENDING_ADDED, EventKind.PENDING_CLOSED, EventKind.ORDER_NOT_SENT,
+                                 EventKind.ENGINE_ERROR}
+        service.service.subscribe(lambda event: events.info("%s: %s", event.kind.value, event.message)
+                                  if event.kind in logged else None)
         print(f"perpguard engine listening on {service.url} (database {config.db_url.split('://')[0]})", file=sys.stderr)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
