@@ -187,3 +187,20 @@ async def test_dead_man_always_arms_whatever_the_positions():
     await engine.submit(OrderIntent(market="BTC", side="buy", size=0.2))
     await engine.settle()
     assert (await engine.venue_watch.arm()).armed and paper.dead_man_deadline is not None
+
+
+async def test_the_event_log_tells_perpguard_s_own_stop_from_a_bots_when_one_fires():
+    engine, paper, _clock = await paper_engine()
+    assert (await engine.submit(OrderIntent(market="BTC", side="buy", size=0.2, stop_loss=48_000))).status is SubmitStatus.SENT
+    paper.set_mark("BTC", 47_900)  # the bot's own stop (the bracket's child) fires
+    await engine.settle()
+    fired = [e.message for e in engine.events.recent if e.kind is EventKind.VENUE_STOP_TRIGGERED]
+    assert len(fired) == 1 and fired[0].startswith("A stop order fired on BTC: sl trigger 48000")
+
+    engine, paper, _clock = await paper_engine()
+    assert (await engine.submit(OrderIntent(market="BTC", side="buy", size=1.6, leverage=10))).status is SubmitStatus.SENT
+    (stop,) = await resting_stops(paper)
+    paper.set_mark("BTC", stop.trigger_px - 10)  # perpguard's VENUE_STOP fires
+    await engine.settle()
+    fired = [e.message for e in engine.events.recent if e.kind is EventKind.VENUE_STOP_TRIGGERED]
+    assert len(fired) == 1 and fired[0].startswith("VENUE STOP fired on BTC")

@@ -29,7 +29,7 @@ from engine.live.journal import Journal, NoJournal
 from engine.live.pending import PendingAction, PendingQueue, PendingStatus, PendingStore
 from engine.live.protection import Protection
 from engine.live.tasks import Tasks
-from engine.live.venue_stops import VenueStops
+from engine.live.venue_stops import STOP_PREFIX, VenueStops
 from engine.live.venue_watch import DeadManMode, VenueWatch
 from engine.risk.book import Book
 from engine.risk.counters import RiskCounters
@@ -197,8 +197,10 @@ class Engine:
             self._resync_wanted = True
         elif isinstance(event, venue.OrderTriggered):
             self._resync_wanted = True
+            # perpguard's own stop, or one a bot placed (a bracket's child, ccxt's stop-loss)
+            whose = "VENUE STOP" if (event.client_id or "").startswith(STOP_PREFIX) else "A stop order"
             self.events.emit(EventKind.VENUE_STOP_TRIGGERED,
-                             f"VENUE STOP fired on {event.coin}: {event.tpsl} trigger {event.trigger_px:g} reached "
+                             f"{whose} fired on {event.coin}: {event.tpsl} trigger {event.trigger_px:g} reached "
                              f"(mark {event.mark:g}); the venue closes the position", coin=event.coin,
                              oid=event.oid, trigger_px=event.trigger_px, mark=event.mark, tpsl=event.tpsl,
                              client_id=event.client_id)
