@@ -111,6 +111,9 @@ def test_isolated_margin_goes_in_freely_and_out_only_above_the_buffer_floor(fake
         bot = Exchange(BETA, gateway.url, account_address=gateway.account)
         assert bot.update_leverage(5, "BTC", is_cross=False)["status"] == "ok"
         assert "filled" in bot.market_open("BTC", True, 0.1)["response"]["data"]["statuses"][0]
+        changes = len(fake.actions("updateLeverage"))
+        assert bot.update_leverage(5, "BTC", is_cross=False)["status"] == "ok"  # ccxt's before every order
+        assert len(fake.actions("updateLeverage")) == changes  # the position has it: nothing spent at the venue
         margin = lambda: fake.call(lambda: fake.venue.account_of(None).positions["BTC"].margin)  # noqa: E731
         opened = margin()
         assert bot.update_isolated_margin(50, "BTC") == {"status": "ok", "response": {"type": "default"}}

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from engine.api.errors import ApiError
-from engine.domain.model import BuilderFee, Tier
+from engine.domain.model import BuilderFee, MarginMode, Tier
 from engine.facade import EngineService
 from engine.gateway.hl.wire import AssetMap, WireError, cloid_of, err, intent_for, ok, refusal, status_for
 from engine.idempotency import Answer
@@ -265,6 +265,12 @@ class HlActions:
             if leverage > cap:
                 return err(refusal("POLICY_DENIED", f"{coin} leverage {leverage}x would exceed PERP_MAX_LEVERAGE "
                                                     f"limit of {cap:g} (policy {policy.id})"))
+        held = engine.book.position(coin)
+        if held is not None and held.size and held.leverage == leverage \
+                and (held.margin_mode is MarginMode.ISOLATED) is (not cross):
+            # the venue has it so already (as last read): ccxt sends this before every order, and
+            # each action the venue takes spends the address budget
+            return ok()
         try:
             await engine.connector.set_leverage(coin, leverage, isolated=not cross)
         except ConnectorError as refused:  # the venue's refusal, in its words
