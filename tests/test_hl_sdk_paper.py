@@ -101,9 +101,11 @@ def test_a_bot_retrying_a_held_order_does_not_queue_it_again(hl):
 
     def status(answer):
         return answer["response"]["data"]["statuses"][0]
-    first = status(bot.order("BTC", True, 0.15, round(_mid(hl) * 1.02), ioc))
+    cloid, px = Cloid.from_str("0x" + "78" * 16), round(_mid(hl) * 1.02)
+    first = status(bot.order("BTC", True, 0.15, px, ioc, cloid=cloid))
     assert first["error"].startswith("perpguard: HELD: DELAY: pending ")
     pending_id = first["error"].split("pending ")[1].split()[0]
+    assert status(bot.order("BTC", True, 0.15, px, ioc, cloid=cloid)) == first  # the same order by its cloid: its answer
     retried = status(bot.order("BTC", True, 0.16, round(_mid(hl) * 1.021), ioc))  # a retry, a tick later
     assert retried["error"].startswith("perpguard: ALREADY_HELD: ") and pending_id in retried["error"]
     assert "filled" in status(bot.order("BTC", True, 0.01, round(_mid(hl) * 1.02), ioc))  # what passes at once passes

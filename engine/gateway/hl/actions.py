@@ -125,8 +125,8 @@ class HlActions:
         engine = self.service.engine
         waiting = [a for a in engine.pending.open_actions()
                    if a.intent.bot == bot.name and a.intent.market == intent.market and a.intent.side == intent.side]
-        if not waiting:
-            return None
+        if not waiting or any(intent.client_id is not None and a.intent.client_id == intent.client_id for a in waiting):
+            return None  # nothing held there, or the same order again by its cloid: the first answer is repeated
         decision = engine.gate.evaluate(intent)
         if not decision.allowed or decision.tier not in (Tier.DELAY, Tier.APPROVAL):
             return None
