@@ -1,7 +1,9 @@
 """The durable store (SPEC section 12): SQLite by default, PostgreSQL by URL.
 
 Every write method commits before it returns, so the caller may acknowledge right after
-(durable before acknowledged). Database errors propagate: the caller refuses the request
+(durable before acknowledged); inside `transactions.batch()` (the writer's group commit) the
+writes commit together when the batch ends, and the writer resolves each one's future only
+then. Database errors propagate: the caller refuses the request
 rather than acting on something that was not saved (fail closed). Methods are synchronous;
 the engine loop calls them where it must wait for durability, or in a thread.
 """
