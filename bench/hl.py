@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
-sys.path.insert(0, str(TESTS))  # the fake venue lives with the tests
+sys.path.insert(0, str(TESTS))  # the fake venue and the engine-process helpers live with the tests
 
 import httpx  # noqa: E402
 from eth_account import Account  # noqa: E402
@@ -41,6 +40,7 @@ from hyperliquid.utils.signing import order_request_to_order_wire, order_wires_t
 
 from engine.gateway.hl.signatures import candidates  # noqa: E402
 from engine.risk.policy_file import DEFAULT_POLICY_BODIES  # noqa: E402
+from engine_process import PASSWORD, free_port, perpguard, wait_healthy  # noqa: E402
 
 BOT = Account.from_key("0x" + "b0" * 32)  # a throwaway key made for the bench
 POLICIES = [dict(b) for b in DEFAULT_POLICY_BODIES if b["type"] not in ("CIRCUIT_BREAKER", "LOSS_LIMIT", "RATE_LIMIT")]
@@ -53,13 +53,6 @@ def _p50_ms(samples: list[float]) -> float:
 
 FAKE_VENUE = ("import sys; sys.path.insert(0, sys.argv[1]); from fake_hyperliquid.harness import start_fake; "
               "fake = start_fake(); print(fake.url, flush=True); sys.stdin.read(); fake.stop()")
-PASSWORD = "bench-master-password"  # the throwaway engine's, for registering the bench's bot
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -84,32 +77,18 @@ def _engine(tmp: Path, venue_url: str) -> Iterator[str]:
     from engine.store.auth import set_master_password
     from fake_hyperliquid.harness import AGENT, AGENT_ENV, engine_config
 
-    port = _free_port()
-    config = engine_config(SimpleNamespace(url=venue_url), tmp, listen=f"127.0.0.1:{port}")
+    port = free_port()
     policies = tmp / "policies.json"
     policies.write_text(json.dumps(POLICIES))
-    text = Path(config).read_text()
-    Path(config).write_text(text.replace("[engine]\n", f'[engine]\npolicies = "{policies}"\n', 1))
+    config = engine_config(SimpleNamespace(url=venue_url), tmp, listen=f"127.0.0.1:{port}", policies=policies)
     env = {**os.environ, AGENT_ENV: AGENT.key.hex(), "XDG_CONFIG_HOME": str(tmp / "config"),
            "XDG_DATA_HOME": str(tmp / "data")}
     with Store(f"sqlite:///{tmp / 'pg.db'}", audit_dir=tmp / "config" / "perpguard") as store:
         set_master_password(store, PASSWORD)
-    child = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--engine-only", "--config", config], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = perpguard("--engine-only", "--config", config, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if child.poll() is not None:
-                raise RuntimeError(f"the engine exited: {child.stderr.read()[-2000:]}")
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the engine did not answer /healthz within 60 s")
-            time.sleep(0.1)
+        wait_healthy(url, child, timeout=60)
         yield url
     finally:
         child.send_signal(signal.SIGTERM)

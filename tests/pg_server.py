@@ -13,13 +13,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.engine_process import free_port
 
 _SEARCH = ["/usr/local/bin", *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
 _SERVICE_USERS = ("postgres", "nobody")
@@ -47,16 +48,10 @@ def _service_user() -> pwd.struct_passwd:
     return pwd.getpwnam(_CREATED_USER)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class PostgresServer:
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self.port = _free_port()
+        self.port = free_port()
         root = os.geteuid() == 0
         # /tmp, not pytest's per-user (0700) tmp: the server's user must reach it, and the
         # socket path must stay short.

@@ -6,41 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 
+from tests.engine_process import PASSWORD, free_port, perpguard, wait_healthy
 from tests.policy_cases import SEED_BODIES
-
-PASSWORD = "tr4der-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def perpguard(*args: str, env: dict, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "engine.cli.main", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"engine exited {proc.returncode}: {proc.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("engine did not come up")
-
 
 def test_engine_only_keeps_pending_and_halted_across_kill_9(tmp_path):
     env = {**os.environ, "PERPGUARD_MASTER_PASSWORD": PASSWORD, "XDG_CONFIG_HOME": str(tmp_path / "cfg"),

@@ -35,7 +35,7 @@ from engine.venues.paper.exchange import PaperExchange
 from engine.venues.paper.universe import PAPER_MARKETS, START_PRICES
 from fake_hyperliquid.book import BookShape
 from fake_hyperliquid.harness import AGENT, AGENT_ENV, MASTER, config_for, engine_config, start_fake, wait_for
-from tests.test_engine_only import PASSWORD, free_port, perpguard, wait_healthy
+from tests.engine_process import PASSWORD, free_port, perpguard, wait_healthy
 
 ADMIN = {"X-Master-Password": PASSWORD}
 EMPTY = BookShape(levels=0)  # no bids at all: every IOC close is refused, nothing fills

@@ -31,7 +31,7 @@ from engine.venues.paper.exchange import PaperExchange
 from engine.venues.paper.hl_info import PaperVenueApi
 from engine.venues.paper.prices import MarkTick
 from engine.venues.paper.universe import PAPER_MARKETS, START_PRICES
-from tests.test_engine_only import PASSWORD, free_port, perpguard, wait_healthy
+from tests.engine_process import PASSWORD, free_port, perpguard, wait_healthy
 from tests.waiting import eventually_sync
 
 ADMIN = {"X-Master-Password": PASSWORD}

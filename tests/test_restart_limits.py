@@ -24,7 +24,7 @@ from engine.store.journal import DurableJournal
 from engine.store.writer import StoreWriter
 from engine.venues.paper.exchange import PaperExchange
 from engine.venues.paper.universe import PAPER_MARKETS, START_PRICES
-from tests.test_engine_only import PASSWORD, free_port, perpguard, wait_healthy
+from tests.engine_process import PASSWORD, free_port, perpguard, wait_healthy
 
 ADMIN = {"X-Master-Password": PASSWORD}
 

@@ -77,12 +77,15 @@ def of_type(events: list, kind: type) -> list:
     return [e for e in events if isinstance(e, kind)]
 
 
-def engine_config(fake: FakeHyperliquid, directory, listen: str = "127.0.0.1:0", markets: tuple[str, ...] = ("BTC",)) -> str:
+def engine_config(fake: FakeHyperliquid, directory, listen: str = "127.0.0.1:0", markets: tuple[str, ...] = ("BTC",),
+                  policies: Path | None = None) -> str:
     """A perpguard.toml in `directory` for `perpguard --engine-only` trading the master account on
-    `fake` (the agent key in AGENT_ENV); its path."""
+    `fake` (anything with its `url`; the agent key in AGENT_ENV), with the `policies` file if
+    given; its path."""
     path = Path(directory) / "perpguard.toml"
+    policy_line = f'policies = "{policies}"\n' if policies is not None else ""
     path.write_text(f"""[engine]
-listen = "{listen}"
+{policy_line}listen = "{listen}"
 db = "sqlite:///{Path(directory) / 'pg.db'}"
 
 [exchange]

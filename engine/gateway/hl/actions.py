@@ -249,12 +249,12 @@ class HlActions:
         state = engine.trading.state.value
         if state == "HALTED":
             return err(refusal("HALTED", "trading is halted; leverage changes wait for resume"))
+        held = engine.book.position(coin)  # the book holds open positions only
         if state == "REDUCE_ONLY":
             # No entry passes, so a leverage setting adds no risk by itself; on a held position
             # it does when it goes up (an isolated one gives up margin). Bots (ccxt's Freqtrade)
             # set the leverage before every order, their reducing ones included, which must pass.
-            held = engine.book.position(coin)
-            if held is not None and held.size and (held.leverage is None or leverage > held.leverage):
+            if held is not None and (held.leverage is None or leverage > held.leverage):
                 return err(refusal("REDUCE_ONLY", f"trading is reduce-only; {coin}'s leverage can stay or go down, "
                                                   f"not up (now {held.leverage or 'unknown'}x, asked {leverage}x)"))
         for policy in engine.gate.policies:
@@ -265,9 +265,7 @@ class HlActions:
             if leverage > cap:
                 return err(refusal("POLICY_DENIED", f"{coin} leverage {leverage}x would exceed PERP_MAX_LEVERAGE "
                                                     f"limit of {cap:g} (policy {policy.id})"))
-        held = engine.book.position(coin)
-        if held is not None and held.size and held.leverage == leverage \
-                and (held.margin_mode is MarginMode.ISOLATED) is (not cross):
+        if held is not None and held.leverage == leverage and (held.margin_mode is MarginMode.ISOLATED) is (not cross):
             # the venue has it so already (as last read): ccxt sends this before every order, and
             # each action the venue takes spends the address budget
             return ok()
