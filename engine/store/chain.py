@@ -58,15 +58,18 @@ class ChainReport:
     notes: tuple[str, ...] = ()
 
 
-# Built once: a statement made per call costs more to construct and look up in SQLAlchemy's
-# cache than to run (the head read and moved, and the rows added, for every decision and event).
-_HEAD_FOR_UPDATE = (select(ChainHead.last_id, ChainHead.last_hash)
-                    .where(ChainHead.table == bindparam("chain")).with_for_update())
-_MOVE_HEAD = (update(ChainHead).where(ChainHead.table == bindparam("chain"))
+# Built once, on the tables (SQLAlchemy Core), and run on the session's connection: a statement
+# made per call costs more to construct and look up in SQLAlchemy's cache than to run, and the
+# ORM's execute path (bulk-insert machinery, session events) more than twice what Core costs.
+# The head read and moved, and the rows added, run for every decision and event.
+_HEADS = ChainHead.__table__
+_HEAD_FOR_UPDATE = (select(_HEADS.c.last_id, _HEADS.c.last_hash)
+                    .where(_HEADS.c.table == bindparam("chain")).with_for_update())
+_MOVE_HEAD = (update(_HEADS).where(_HEADS.c.table == bindparam("chain"))
               .values(last_id=bindparam("new_id"), last_hash=bindparam("new_hash")))
-_NEW_HEAD = insert(ChainHead).values(table=bindparam("chain"), last_id=bindparam("new_id"),
-                                     last_hash=bindparam("new_hash"))
-_ADD_ROWS = {table: insert(model) for table, (model, _fields) in CHAINS.items()}
+_NEW_HEAD = insert(_HEADS).values(table=bindparam("chain"), last_id=bindparam("new_id"),
+                                  last_hash=bindparam("new_hash"))
+_ADD_ROWS = {table: insert(model.__table__) for table, (model, _fields) in CHAINS.items()}
 
 
 def link_hash(prev_hash: str, content: dict) -> str:
@@ -82,7 +85,8 @@ def append(session: Session, table: str, contents: Iterable[dict], key: Database
     racing writer fails on the primary key instead of forking the chain (fail closed).
     Plain SQL statements, not ORM objects: this runs for every decision and event."""
     _model, fields = CHAINS[table]
-    head = session.execute(_HEAD_FOR_UPDATE, {"chain": table}).first()
+    connection = session.connection()
+    head = connection.execute(_HEAD_FOR_UPDATE, {"chain": table}).first()
     last_id, last_hash = head if head else (0, GENESIS)
     rows = []
     for content in contents:
@@ -92,8 +96,8 @@ def append(session: Session, table: str, contents: Iterable[dict], key: Database
         last_id, last_hash = values["id"], digest
     if not rows:
         return last_id, last_hash
-    session.execute(_ADD_ROWS[table], rows)
-    session.execute(_MOVE_HEAD if head else _NEW_HEAD, {"chain": table, "new_id": last_id, "new_hash": last_hash})
+    connection.execute(_ADD_ROWS[table], rows)
+    connection.execute(_MOVE_HEAD if head else _NEW_HEAD, {"chain": table, "new_id": last_id, "new_hash": last_hash})
     return last_id, last_hash
 
 

@@ -38,8 +38,9 @@ from engine.risk.trading_state import Flattening, TradingStateMachine
 TRADING_STATE_KEY = "trading_state"
 FLATTENING_KEY = "flattening"  # the panic exit under way (engine.risk.trading_state.Flattening)
 APPEND_BATCH = 5000  # events per transaction in append_events
-# Plain INSERTs built once, for the rows every order, fill and equity point adds
-_ADD_ORDER, _ADD_FILL, _ADD_EQUITY = insert(OrderRow), insert(FillRow), insert(EquityRow)
+# Plain INSERTs built once (on the tables, run by `transactions.rows()`), for the rows every
+# order, fill and equity point adds
+_ADD_ORDER, _ADD_FILL, _ADD_EQUITY = (insert(model.__table__) for model in (OrderRow, FillRow, EquityRow))
 
 
 class Store:
@@ -213,21 +214,21 @@ class Store:
                      error: str | None = None) -> None:
         """An order sent (or refused by the venue): `size` base units, `px` USD, `status` as the
         venue's ack says (filled, resting, rejected, ...)."""
-        with self.transactions.write() as session:
-            session.execute(_ADD_ORDER, {"at": at, "coin": coin, "side": side, "size": size, "px": px, "status": status,
+        with self.transactions.rows() as connection:
+            connection.execute(_ADD_ORDER, {"at": at, "coin": coin, "side": side, "size": size, "px": px, "status": status,
                                          "oid": oid, "client_id": client_id, "reduce_only": reduce_only, "error": error})
 
     def record_fill(self, *, at: float, oid: str, coin: str, side: str, size: float, px: float, fee: float = 0.0,
                     realized_pnl: float = 0.0, client_id: str | None = None) -> None:
         """A fill: `size` base units (unsigned), `px`, `fee`, `realized_pnl` USD."""
-        with self.transactions.write() as session:
-            session.execute(_ADD_FILL, {"at": at, "oid": oid, "coin": coin, "side": side, "size": size, "px": px,
+        with self.transactions.rows() as connection:
+            connection.execute(_ADD_FILL, {"at": at, "oid": oid, "coin": coin, "side": side, "size": size, "px": px,
                                         "fee": fee, "realized_pnl": realized_pnl, "client_id": client_id})
 
     def record_equity(self, at: float, equity: float, margin_buffer: float | None) -> None:
         """Equity in USD, margin buffer as a fraction (None when there is no margin in use)."""
-        with self.transactions.write() as session:
-            session.execute(_ADD_EQUITY, {"at": at, "equity": equity, "margin_buffer": margin_buffer})
+        with self.transactions.rows() as connection:
+            connection.execute(_ADD_EQUITY, {"at": at, "equity": equity, "margin_buffer": margin_buffer})
 
     def recent_orders(self, limit: int = 100) -> list[OrderRow]:
         with self.transactions.read() as session:
