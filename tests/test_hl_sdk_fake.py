@@ -100,6 +100,26 @@ MARGIN_FLOOR = {"id": "buffer", "type": "MIN_MARGIN_BUFFER",
                 "rules": {"minBuffer": 0.5, "warnBuffer": 0.3, "panicBuffer": 0.1, "targetBuffer": 0.6}}
 
 
+def test_a_held_position_s_new_leverage_is_known_at_once_so_setting_it_back_reaches_the_venue(fake, tmp_path):
+    """ccxt sets the leverage before every order, and perpguard answers one the position already
+    has without a venue action. That must compare with the venue's setting after a change, not
+    the one read before it: 5x, then 3x, then 5x again leaves the venue at 5x, not 3x."""
+    from fake_hyperliquid.harness import engine_config
+
+    with EngineThread(tmp_path, config_file=engine_config(fake, tmp_path)) as engine:
+        gateway = HlGateway(engine)
+        gateway.add_bot("beta", BETA.address)
+        bot = Exchange(BETA, gateway.url, account_address=gateway.account)
+        venue_leverage = lambda: fake.call(lambda: fake.venue.account_of(None).leverage["BTC"])  # noqa: E731
+        assert bot.update_leverage(5, "BTC")["status"] == "ok"
+        assert "filled" in bot.market_open("BTC", True, 0.1)["response"]["data"]["statuses"][0]
+        assert bot.update_leverage(3, "BTC")["status"] == "ok"
+        assert venue_leverage() == 3
+        assert bot.update_leverage(5, "BTC")["status"] == "ok"
+        assert venue_leverage() == 5
+        assert engine.service.engine.book.position("BTC").leverage == 5
+
+
 def test_isolated_margin_goes_in_freely_and_out_only_above_the_buffer_floor(fake, tmp_path):
     from fake_hyperliquid.harness import engine_config
 

@@ -198,7 +198,7 @@ def test_reduce_only_a_bot_may_keep_or_lower_a_held_position_s_leverage_and_clos
 
     assert bot.update_leverage(3, "BTC")["status"] == "ok"  # what ccxt's Freqtrade sends before each order
     assert bot.update_leverage(2, "BTC")["status"] == "ok"
-    raised = bot.update_leverage(4, "BTC")
+    raised = bot.update_leverage(3, "BTC")  # back up from 2x: the book knows the venue's 2x already
     assert raised["status"] == "err" and raised["response"].startswith("perpguard: REDUCE_ONLY: ")
     assert bot.update_leverage(5, "ETH")["status"] == "ok"  # nothing held: no entry can use it now
     closed = bot.market_close("BTC")

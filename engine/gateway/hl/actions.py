@@ -273,6 +273,10 @@ class HlActions:
             await engine.connector.set_leverage(coin, leverage, isolated=not cross)
         except ConnectorError as refused:  # the venue's refusal, in its words
             return err(refused.message)
+        if held is not None:
+            # the position's leverage (and its isolated margin) moved: the book reads it again, so
+            # the gate and the no-op check above compare with the venue's new setting, not the old
+            await engine.resync()
         return ok()
 
     async def update_isolated_margin(self, action: dict[str, Any], bot: Any) -> dict[str, Any]:
