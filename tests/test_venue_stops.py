@@ -123,6 +123,46 @@ async def test_a_trailing_stop_follows_the_price_up_and_never_loosens():
     assert seen[3] == seen[2]  # the dip to 52,000 did not loosen it
 
 
+async def test_a_trailing_stop_goes_on_trailing_after_a_restart_and_never_falls_back(tmp_path):
+    """The engine restarts on the same store while a trailed-up stop rests on the venue: the
+    stop is not moved back down to the looser VENUE_STOP trigger on a dip, and it goes on
+    trailing when the price makes a new high."""
+    from engine.store import Store
+    from engine.store.journal import DurableJournal
+    from engine.store.writer import StoreWriter
+
+    store = Store(f"sqlite:///{tmp_path / 'pg.db'}", audit_dir=tmp_path / "audit")
+    writer = StoreWriter(batch=store.transactions.batch)
+    try:
+        engine, paper, clock = await paper_engine(journal=DurableJournal(store, writer))
+        await engine.submit(OrderIntent(market="BTC", side="buy", size=0.2, leverage=2, trailing_stop=0.05))
+        for px in (52_000, 54_000):
+            clock.advance(5)
+            paper.set_mark("BTC", px)
+            await engine.settle()
+        (trailed,) = await resting_stops(paper)
+        assert trailed.trigger_px == pytest.approx(54_000 * 0.95, rel=1e-4)
+        assert await DurableJournal(store, writer).durable()
+        await engine.stop()
+
+        again = Engine(paper, parse_policies(NO_CAPS), clock, journal=DurableJournal(store, writer))
+        await again.start()
+        for px in (52_500, 51_500):  # a dip after the restart: the stop holds
+            clock.advance(5)
+            paper.set_mark("BTC", px)
+            await again.settle()
+            assert [o.trigger_px for o in await resting_stops(paper)] == [trailed.trigger_px]
+        clock.advance(5)
+        paper.set_mark("BTC", 56_000)  # a new high: it trails on
+        await again.settle()
+        (stop,) = await resting_stops(paper)
+        assert stop.trigger_px == pytest.approx(56_000 * 0.95, rel=1e-4)
+        await again.stop()
+    finally:
+        writer.stop()
+        store.close()
+
+
 async def test_a_brackets_children_are_checked_and_rest_on_the_venue():
     engine, paper, _clock = await paper_engine()
     wrong = await engine.submit(OrderIntent(market="BTC", side="buy", size=0.2, stop_loss=50_500))

@@ -74,7 +74,7 @@ class Engine:
                                      journal=self.journal)
         self.protection.configure(account_policies(policies))
         self.venue_stops = VenueStops(self.book, connector, self.executor, self.events, self.tasks, clock,
-                                      lambda: self.protection.panicking, self._protection_changed)
+                                      lambda: self.protection.panicking, self._protection_changed, self.journal)
         self.venue_watch = VenueWatch(connector, self.events, clock, lambda: len(self.venue_stops.stops), dead_man)
         self.venue_stops.configure(account_policies(policies))
         self.liquidated = False
@@ -100,6 +100,7 @@ class Engine:
         self.book.markets = await self.connector.meta()
         self._unsubscribe = self.connector.subscribe(self.on_venue_event)
         await self.resync()
+        self.venue_stops.restore()  # before its first pass runs: the trails go on from where their stops rest
         for action in self.pending.interrupted():  # never re-sent blind: it may have reached the venue
             self._close(action, PendingStatus.FAILED, f"its sending was interrupted by a restart; not re-sent: "
                                                       f"check the venue for client id {action.client_id}")

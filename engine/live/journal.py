@@ -5,7 +5,9 @@ is durable at once.
 
 It also keeps the panic exit's `Flattening` record (SPEC section 6): queued when a panic exit or
 the kill switch starts, before it acts, and cleared (None) once the account is flat; read back
-at start so an interrupted exit resumes."""
+at start so an interrupted exit resumes; and the trailing stops (`{coin: (fraction, best mark)}`),
+saved when one starts or ends, so a restart keeps them trailing instead of letting them go
+back to the looser VENUE_STOP trigger."""
 
 from __future__ import annotations
 
@@ -32,6 +34,14 @@ class Journal(Protocol):
         """The record saved last, if a panic exit was still flattening (read once, at start)."""
         ...
 
+    def trails(self, trails: dict[str, tuple[float, float]]) -> None:
+        """Queue the trailing stops as they are now (coin -> (fraction, best mark))."""
+        ...
+
+    def load_trails(self) -> dict[str, tuple[float, float]]:
+        """The trailing stops saved last (read once, at start)."""
+        ...
+
 
 class NoJournal:
     """Keeps nothing: for replays and tests, where nothing must outlive the process."""
@@ -47,3 +57,9 @@ class NoJournal:
 
     def load_flattening(self) -> Flattening | None:
         return None
+
+    def trails(self, trails: dict[str, tuple[float, float]]) -> None:
+        return None
+
+    def load_trails(self) -> dict[str, tuple[float, float]]:
+        return {}

@@ -12,7 +12,9 @@ price's math), never closer to the mark than `minDistance`:
   only then cancelling the old one, so the position is never without a stop in between;
 - cancelled when the position is gone;
 - a trailing stop (`trailing_stop` on the entry's intent) follows the best mark since the fill
-  at that fraction, only ever tightens, and is never looser than the VENUE_STOP trigger;
+  at that fraction, only ever tightens (never looser than where it rests), and is never looser
+  than the VENUE_STOP trigger; the trails are journaled when one starts or ends, so after a
+  restart they go on trailing from where their stops rest;
 - left alone while a panic exit flattens the account (it cancels everything itself);
 - asked for again `RETRY_SECONDS` after the venue refused it (until then the position is
   UNPROTECTED and said so), never in a loop.
@@ -36,6 +38,7 @@ from engine.domain.increments import round_price
 from engine.domain.model import OpenOrder
 from engine.live.event_log import EventLog
 from engine.live.execution import Executor
+from engine.live.journal import Journal, NoJournal
 from engine.live.tasks import Tasks
 from engine.risk.book import Book
 from engine.risk.policies import Policy
@@ -71,8 +74,9 @@ class Trail:
 
 class VenueStops:
     def __init__(self, book: Book, connector: venue.Connector, executor: Executor, events: EventLog,
-                 tasks: Tasks, clock: Clock, panicking, on_change=lambda: None) -> None:
+                 tasks: Tasks, clock: Clock, panicking, on_change=lambda: None, journal: Journal | None = None) -> None:
         self.book = book
+        self.journal = journal or NoJournal()
         self.connector = connector
         self.executor = executor
         self.events = events
@@ -101,12 +105,28 @@ class VenueStops:
 
     # ---- what the engine tells it ----------------------------------------------------------
 
+    def restore(self) -> None:
+        """At start, right after the first reconciliation: the trails the last run journaled, for
+        the positions still open (one closed meanwhile must not trail the next position)."""
+        saved = self.journal.load_trails()
+        self.trails = {coin: Trail(fraction, best) for coin, (fraction, best) in saved.items()
+                       if self.book.position(coin) is not None}
+        if len(self.trails) != len(saved):
+            self._save_trails()
+
     def note_fill(self, coin: str, trailing: float | None = None) -> None:
         """A fill on `coin` (its stop will be placed or moved after the reconciliation)."""
         self._fill_seen[coin] = time.monotonic()
         mark = self.book.marks.get(coin)
         if trailing is not None and mark is not None:
             self.trails[coin] = Trail(trailing, mark)
+            self._save_trails()
+
+    def _save_trails(self) -> None:
+        """Journaled when a trail starts or ends; the best mark is not (it moves with every mark):
+        after a restart a trail resumes from where its stop rests (`wanted`), which the moves
+        kept up with it."""
+        self.journal.trails({coin: (trail.fraction, trail.best) for coin, trail in self.trails.items()})
 
     def on_gone(self, oid: str) -> None:
         """The venue ended an order (cancelled, filled): if it was one of our stops, forget it
@@ -190,7 +210,8 @@ class VenueStops:
         held = {p.coin: p for p in self.book.positions()}
         for coin in [c for c in self.stops if c not in held]:
             await self._cancel(coin, self.stops.pop(coin), "the position is closed")
-            self.trails.pop(coin, None)
+            if self.trails.pop(coin, None) is not None:
+                self._save_trails()
         for coin, position in held.items():
             wanted = self.wanted(coin)
             current = self.stops.get(coin)
@@ -213,8 +234,12 @@ class VenueStops:
         if trail is None:
             return trigger
         long = position.size > 0
-        # `best` only improves (on_marks), so the trailing price only tightens
+        # `best` only improves (on_marks), so the trailing price only tightens; and never looser than
+        # the stop rests (after a restart, `best` is the one journaled when the trail began)
         candidate = trail.best * (1 - trail.fraction) if long else trail.best * (1 + trail.fraction)
+        current = self.stops.get(coin)
+        if current is not None and (current.size > 0) == long:
+            candidate = max(candidate, current.trigger_px) if long else min(candidate, current.trigger_px)
         return max(trigger, candidate) if long else min(trigger, candidate)  # never looser than VENUE_STOP's
 
     def _should_move(self, coin: str, current: RestingStop, wanted: float) -> bool:

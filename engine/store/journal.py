@@ -7,13 +7,18 @@
   `durable()` before acknowledging;
 - every change a limit depends on (`RiskCounters(journal=...)`), replayed at start;
 - the panic exit's flattening record (`engine.live.journal.Journal.flattening`): saved before the
-  exit acts, cleared when flat, read back at start to resume an interrupted exit.
+  exit acts, cleared when flat, read back at start to resume an interrupted exit;
+- the trailing stops (`engine.live.journal.Journal.trails`), as venue state `trailing_stops`:
+  operational state that follows the marks, kept outside the audit chains like the paper account.
 
 `durable()` waits at most `deadline` seconds (1 s by default): with the database locked or gone,
 an order is refused within about a second (nothing is sent) instead of freezing the engine.
 """
 
 from __future__ import annotations
+
+import json
+import logging
 
 from engine.domain.model import Decision, Tier
 from engine.live.pending import PendingAction
@@ -24,6 +29,9 @@ from engine.store.store import Store
 from engine.store.writer import StoreWriter
 
 DURABLE_DEADLINE = 1.0  # seconds an order waits for its decision to be journaled
+TRAILS_KEY = "trailing_stops"
+
+log = logging.getLogger("perpguard.store")
 
 
 def planned_action(decision: Decision) -> str:
@@ -54,6 +62,23 @@ class DurableJournal:
 
     def load_flattening(self) -> Flattening | None:
         return self.store.load_flattening()
+
+    # ---- the trailing stops --------------------------------------------------------------------
+
+    def trails(self, trails: dict[str, tuple[float, float]]) -> None:
+        text = json.dumps({coin: [fraction, best] for coin, (fraction, best) in sorted(trails.items())})
+        self.writer.submit(self.store.save_venue_state, TRAILS_KEY, text)
+
+    def load_trails(self) -> dict[str, tuple[float, float]]:
+        text = self.store.load_venue_state(TRAILS_KEY)
+        if text is None:
+            return {}
+        try:
+            return {str(coin): (float(fraction), float(best)) for coin, (fraction, best) in json.loads(text).items()}
+        except (ValueError, TypeError, AttributeError):
+            # the stops themselves still rest on the venue, where they were moved last
+            log.warning("the saved trailing stops cannot be read; they hold where they rest and stop trailing")
+            return {}
 
     # ---- pending actions (engine.live.pending.PendingStore) ----------------------------------
 
