@@ -216,14 +216,14 @@ class Store:
         venue's ack says (filled, resting, rejected, ...)."""
         with self.transactions.rows() as connection:
             connection.execute(_ADD_ORDER, {"at": at, "coin": coin, "side": side, "size": size, "px": px, "status": status,
-                                         "oid": oid, "client_id": client_id, "reduce_only": reduce_only, "error": error})
+                                            "oid": oid, "client_id": client_id, "reduce_only": reduce_only, "error": error})
 
     def record_fill(self, *, at: float, oid: str, coin: str, side: str, size: float, px: float, fee: float = 0.0,
                     realized_pnl: float = 0.0, client_id: str | None = None) -> None:
         """A fill: `size` base units (unsigned), `px`, `fee`, `realized_pnl` USD."""
         with self.transactions.rows() as connection:
             connection.execute(_ADD_FILL, {"at": at, "oid": oid, "coin": coin, "side": side, "size": size, "px": px,
-                                        "fee": fee, "realized_pnl": realized_pnl, "client_id": client_id})
+                                           "fee": fee, "realized_pnl": realized_pnl, "client_id": client_id})
 
     def record_equity(self, at: float, equity: float, margin_buffer: float | None) -> None:
         """Equity in USD, margin buffer as a fraction (None when there is no margin in use)."""
