@@ -94,6 +94,20 @@ def test_a_held_order_names_its_pending_id_and_fills_later(hl):
     assert float(fill["sz"]) == 0.15 and fill["side"] == "B"
 
 
+def test_a_modify_that_would_be_held_leaves_the_order_as_it_was(hl):
+    """A modify replaces the order or leaves it, as on the venue: one into the DELAY tier is
+    refused, and the order still rests, unchanged, with nothing held."""
+    bot, info = _exchange(hl, BETA), Info(hl.url, skip_ws=True)
+    px = round(_mid(hl) * 1.2)
+    first = bot.order("BTC", False, 0.01, px, {"limit": {"tif": "Gtc"}})
+    oid = first["response"]["data"]["statuses"][0]["resting"]["oid"]
+    answer = bot.modify_order(oid, "BTC", False, 0.15, px, {"limit": {"tif": "Gtc"}})  # ~$12k: DELAY
+    (status,) = answer["response"]["data"]["statuses"]  # the SDK modifies with batchModify
+    assert status["error"].startswith("perpguard: WOULD_HOLD: ") and f"order {oid} rests as it was" in status["error"]
+    assert [(o["oid"], o["sz"]) for o in info.open_orders(hl.account)] == [(oid, "0.01")]
+    assert hl.engine.service.service.pending() == []
+
+
 def test_a_bot_retrying_a_held_order_does_not_queue_it_again(hl):
     hl.policy({"id": "spending", "type": "SPENDING_LIMIT",  # over $6k: held ten minutes
                "rules": {"instant_max_usd": 5_000, "notify_max_usd": 6_000, "delay_max_usd": 15_000, "delay_seconds": 600}})

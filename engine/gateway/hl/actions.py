@@ -9,7 +9,8 @@ API and answered in Hyperliquid's shapes.
   stops, which only perpguard moves.
 - `modify`, `batchModify`: the new order is gated like a new one; only if it passes is the old
   one cancelled and the new one sent (a cancel and a new order: the new order has a new oid,
-  as on the venue).
+  as on the venue). One the gate would hold (DELAY/APPROVAL) is refused, `WOULD_HOLD`, and the
+  old order left resting: a modify replaces the order or leaves it, never both gone and held.
 - `updateLeverage`: gated by PERP_MAX_LEVERAGE (the account's and the bot's own).
 - `updateIsolatedMargin`: margin in passes; margin out is gated by MIN_MARGIN_BUFFER.
 - `scheduleCancel`: perpguard runs the account's dead-man switch itself (it keeps it cleared
@@ -213,6 +214,13 @@ class HlActions:
         judged = await self.service.submit(intent.model_copy(update={"dry_run": True, "client_id": None}))
         if "error" in judged.body:
             return status_for(judged)
+        tier = judged.body["decision"]["tier"]
+        if tier in (Tier.DELAY.value, Tier.APPROVAL.value):
+            # On the venue a modify replaces the order or leaves it: cancelling it here and holding
+            # the new one would answer an error while the old order is gone. Left as it was.
+            return {"error": refusal("WOULD_HOLD", f"the modified order would be held ({tier}), and a modify is not "
+                                                   f"held: order {oid} rests as it was; cancel it and send the new "
+                                                   f"order to have that one held")}
         cancelled = await self._cancel_oid(oid, wire["a"])
         if cancelled != "success":
             return cancelled
