@@ -7,7 +7,7 @@ import json
 import platform
 from pathlib import Path
 
-from bench import console, engine_paths, gate, gateway, hl, ingest, memory, signing, stops
+from bench import collector, console, engine_paths, gate, gateway, hl, ingest, memory, signing, stops
 
 ROWS = []  # (key, value, unit, target, note); a target > 0 is a ceiling, < 0 a floor (-50000: >= 50000)
 
@@ -31,6 +31,10 @@ def main() -> None:
     ROWS.append(("engine_rss_mb", rss["rss_mb"], "MB", 150,
                  f"engine, service, gateway app, 500 positions, after 1M audit rows appended and verified "
                  f"(verify {rss['verify_s']:.0f} s)"))
+    collection = collector.measure()
+    ROWS.append(("gc_pause_ms", collection["pause_ms"], "ms", 5,
+                 f"a full garbage collection in a running paper engine (what its start built, "
+                 f"{collection['frozen']:,} objects, is frozen)"))
     http = gateway.measure()
     ROWS.append(("gateway_p50_ms", http["gateway_p50_ms"], "ms", round(1.5 * http["bare_fastapi_p50_ms"], 2),
                  "POST /v1/orders dry run with a bot token over loopback; target 1.5 x bare FastAPI"))

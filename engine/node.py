@@ -18,6 +18,7 @@ venue's Hyperliquid-compatible answers (`/hl/info`, `/hl/ws`) are `Service.venue
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -139,6 +140,11 @@ class Service:
         if not has_master_password(self.store):
             log.warning("no master password is set: admin actions (policies, tokens, approve, resume) are refused "
                         "until `perpguard init` sets one")
+        # What the start built (modules, markets, policies, the app: about 150,000 objects on paper)
+        # lives as long as the process. Frozen, the collector never scans it again: a full
+        # collection stopped the loop for 55-86 ms before, and now only scans what came since.
+        gc.collect()
+        gc.freeze()
         log.info("perpguard engine ready: gateway on %s, %d policies, trading %s", self.url,
                  len(self.engine.gate.policies), self.engine.trading.state.value)
 
