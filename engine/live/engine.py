@@ -80,6 +80,7 @@ class Engine:
         self.liquidated = False
         self._results: dict[str, SubmitResult] = {}  # client_id -> first answer (idempotency)
         self._resync_wanted = False
+        self._cancelling: set[str] = set()  # oids of our own cancels sent and not yet answered
         self._last_refresh = float("-inf")
         self._synced_revision: int | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -188,11 +189,14 @@ class Engine:
                           coin=event.coin, pnl=net, losing_streak=self.counters.consecutive_losses)
         elif isinstance(event, venue.OrderCancelled):
             self.venue_stops.on_gone(event.oid)
-            # An order the book already let go of (our own cancel, answered by the venue) changes
-            # nothing the book holds: no second read of the account, which would cost a bot that
-            # quotes and cancels two info requests (weight 22 of the IP's 1200 a minute) a cancel.
-            # Any other cancel (dead-man switch, liquidation, someone else's) is read again.
-            if event.oid in self.book.open_orders:
+            # Our own cancel (answered by the venue, or still waiting for the answer: the venue's
+            # event can come first) changes nothing else the book holds: no second read of the
+            # account, which would cost a bot that quotes and cancels two info requests (weight 22
+            # of the IP's 1200 a minute) a cancel. Any other cancel (dead-man switch, liquidation,
+            # someone else's) is read again.
+            if event.oid in self._cancelling:
+                self.book.forget_order(event.oid)
+            elif event.oid in self.book.open_orders:
                 self._resync_wanted = True
         elif isinstance(event, (venue.FundingPaid, venue.OrderRejected)):
             self._resync_wanted = True
@@ -294,10 +298,14 @@ class Engine:
 
     async def cancel_order(self, oid: str) -> venue.CancelAck:
         """Cancel an open order the book holds (KeyError if none). Cancelled: the book lets it go
-        on the venue's answer (the venue's own cancel event then changes nothing); not: it filled
-        or went meanwhile, so the account is read again."""
+        on the venue's answer (its own cancel event, before or after the answer, changes nothing);
+        not: it filled or went meanwhile, so the account is read again."""
         order = self.book.open_orders[oid]
-        ack = await self.connector.cancel(order.coin, oid)
+        self._cancelling.add(oid)
+        try:
+            ack = await self.connector.cancel(order.coin, oid)
+        finally:
+            self._cancelling.discard(oid)
         if ack.cancelled:
             self.book.forget_order(oid)
         else:
