@@ -279,9 +279,11 @@ async def test_a_fill_reaches_the_sdk_over_user_fills_in_the_venue_s_shape(make_
     (fill,) = fills[1]["data"]["fills"]
     assert (fill["coin"], fill["side"], fill["sz"], fill["oid"]) == ("BTC", "B", "0.01", oid)
     assert abs(float(fill["px"]) / 50_000 - 1) < 0.01 and fill["time"] == int(T0 * 1000)
-    assert (fill["startPosition"], fill["dir"], fill["feeToken"]) == ("0", "Open Long", "USDC")
+    assert (fill["startPosition"], fill["dir"], fill["feeToken"]) == ("0.0", "Open Long", "USDC")
     assert isinstance(fill["tid"], int) and fill["crossed"] is True and float(fill["fee"]) > 0
     assert fill["cloid"].startswith("0x") and len(fill["cloid"]) == 34
+    (listed,) = [f for f in await gateway.venue.info({"type": "userFills", "user": gateway.account}) if f["oid"] == oid]
+    assert fill == listed  # one fill, one trade id and hash: over the websocket as over /info (Hummingbot counts by tid)
     assert events[-1]["channel"] == "user" and events[-1]["data"]["fills"] == [fill]
     update = orders[-1]["data"][0]
     assert (update["status"], update["order"]["oid"], update["order"]["coin"]) == ("filled", oid, "BTC")
@@ -300,7 +302,7 @@ async def test_a_resting_order_and_its_cancel_arrive_as_order_updates(make_gatew
         cancelled = await client.next_on("orderUpdates", after=1)
     (open_update,), (cancel_update,) = opened["data"], cancelled["data"]
     assert open_update["status"] == "open" and open_update["order"]["oid"] == int(oid)
-    assert (open_update["order"]["side"], open_update["order"]["limitPx"], open_update["order"]["sz"]) == ("B", "40000", "0.01")
+    assert (open_update["order"]["side"], open_update["order"]["limitPx"], open_update["order"]["sz"]) == ("B", "40000.0", "0.01")
     assert open_update["statusTimestamp"] == int(T0 * 1000)
     assert cancel_update["status"] == "canceled" and cancel_update["order"]["oid"] == int(oid)
 
@@ -334,7 +336,7 @@ async def test_a_held_order_s_fill_reaches_the_bot_when_it_is_released(make_gate
         await gateway.service.engine.tick()
         released = await client.next_on("userFills", after=1, what="the released order's fill")
     (fill,) = released["data"]["fills"]
-    assert (fill["coin"], fill["side"], fill["sz"]) == ("ETH", "B", "2")
+    assert (fill["coin"], fill["side"], fill["sz"]) == ("ETH", "B", "2.0")
 
 
 async def test_a_post_action_is_gated_like_http_and_answered_with_its_statuses(make_gateway, monkeypatch):

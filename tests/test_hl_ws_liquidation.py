@@ -32,8 +32,10 @@ async def test_the_fill_that_liquidated_the_account_reaches_the_bot_over_user_fi
     assert gateway.paper.position_size("BTC") == 0
     (fill,) = liquidations(fills)
     assert (fill["coin"], fill["side"], fill["sz"], fill["dir"], fill["startPosition"]) == \
-        ("BTC", "A", "30", "Close Long", "30")
-    assert fill["px"] == "45000" and float(fill["closedPnl"]) < -100_000 + 50_000  # the fall, on 30 BTC
-    assert fill["liquidation"] == {"liquidatedUser": gateway.account.lower(), "markPx": "45000", "method": "market"}
+        ("BTC", "A", "30.0", "Close Long", "30.0")
+    assert fill["px"] == "45000.0" and float(fill["closedPnl"]) < -100_000 + 50_000  # the fall, on 30 BTC
+    assert fill["liquidation"] == {"liquidatedUser": gateway.account.lower(), "markPx": "45000.0", "method": "market"}
     assert fill["crossed"] is True and isinstance(fill["tid"], int)
     assert liquidations(events) == [fill]
+    listed = [f for f in await gateway.venue.info({"type": "userFills", "user": gateway.account}) if "liquidation" in f]
+    assert listed == [fill]  # the same row, trade id and hash included, as /info userFills lists it

@@ -181,7 +181,7 @@ class Engine:
             self.events.emit(EventKind.ORDER_FILLED, f"filled {event.side} {event.size:g} {event.coin} @ {event.px:g}",
                              oid=event.oid, coin=event.coin, side=event.side, size=event.size, px=event.px,
                              fee=event.fee, realized_pnl=event.realized_pnl, remaining=event.remaining,
-                             client_id=event.client_id, maker=event.maker)
+                             client_id=event.client_id, maker=event.maker, tid=event.tid, hash=event.hash)
             if event.realized_pnl:
                 net = event.realized_pnl - event.fee
                 self.counters.on_close(net, event.time)

@@ -47,7 +47,8 @@ class OrderAccepted:
 class OrderFilled:
     """A fill. `size` unsigned base units at `px` USD; `fee` USD paid (>= 0); `realized_pnl` USD
     of the part that closed a position, before fees (Hyperliquid's closedPnl); `remaining` base
-    units still live on the order (0 = the order is done)."""
+    units still live on the order (0 = the order is done); `tid` and `hash` the venue's trade id
+    and transaction hash of the fill, when the venue gave them (its `userFills` row)."""
 
     oid: str
     coin: str
@@ -60,6 +61,8 @@ class OrderFilled:
     time: float
     client_id: str | None = None
     maker: bool = False
+    tid: int | None = None
+    hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,8 @@ class FundingPaid:
 class Liquidated:
     """The venue closed a position because account value fell below maintenance margin.
     `size` the signed size closed, `px` USD, `loss` USD realized by the close (entry → px;
-    positive = lost), `account_value` USD left afterwards."""
+    positive = lost), `account_value` USD left afterwards; `tid` and `hash` those of the venue's
+    fill that closed it, when the venue gave them."""
 
     coin: str
     size: float
@@ -127,6 +131,8 @@ class Liquidated:
     loss: float
     time: float
     account_value: float = 0.0
+    tid: int | None = None
+    hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,11 @@ those of its held (DELAY/APPROVAL) orders released later.
   `hyperliquid/utils/types.py` `Fill`; docs "Subscriptions" `WsFill`) holds more than the event:
   `startPosition` is the book's position before the fill (the engine re-reads the account only
   after it; fills since the last read are added), `dir` follows from it, `time` is the event's
-  time, `crossed` is the taker flag (the event's `maker`, else taker), `hash` is the zero hash
-  and `tid` a number made from the fill itself (the same fill gets the same tid on every
-  connection; it is not the venue's tid, which the event does not carry).
+  time, `crossed` is the taker flag (the event's `maker`, else taker), `tid` and `hash` are the
+  venue's own (the ones its `userFills` answer has: a client that counts fills by trade id,
+  as Hummingbot's connector does, must not count one fill twice); the money is written to the
+  micro-dollar, as the venue writes it. A fill whose venue gave no tid gets one made from the
+  fill itself (the same on every connection) and the zero hash.
 - Order updates (`WsOrder`) come from the connector's order events: OrderAccepted -> `open`,
   OrderFilled with nothing left -> `filled`, OrderCancelled -> the venue's status word when the
   venue gave one (`marginCanceled`, `reduceOnlyCanceled`...) else `canceled`, OrderRejected ->
@@ -38,6 +40,7 @@ from engine.domain.events import EngineEvent, EventKind
 from engine.facade import EngineService
 from engine.risk.book import Book
 from engine.venues import connector as venue
+from engine.venues import hl_wire as wire
 from engine.venues.hyperliquid.parse import is_cancelled, is_rejected
 from engine.venues.hyperliquid.signer import cloid_for
 
@@ -52,26 +55,15 @@ Sink = Callable[[dict[str, Any]], None]
 Read = Callable[[dict[str, Any]], Awaitable[tuple[int, Any]]]  # an /info handler: body -> (status, answer)
 
 
-def num(x: float) -> str:
-    """A number as Hyperliquid writes it: plain decimal, no exponent, no trailing zeros."""
-    text = f"{x:.8f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+def lot_of(book: Book, coin: str) -> int:
+    """The market's lot (szDecimals) sizes are written to, or 8 places for one the book does not list."""
+    info = book.markets.get(coin)
+    return info.sz_decimals if info is not None and info.sz_decimals is not None else 8
 
 
 def wire_oid(oid: Any) -> Any:
     """The venue's oids are integers; ours are their decimal text."""
     return int(oid) if isinstance(oid, str) and oid.isdigit() else oid
-
-
-def direction(side: str, start: float, size: float) -> str:
-    """Hyperliquid's `dir` of a fill: `side` buy/sell of `size` base units from the signed
-    position `start`."""
-    buy = side == "buy"
-    if start == 0 or (start > 0) == buy:
-        return "Open Long" if buy else "Open Short"
-    if size > abs(start) + 1e-12:
-        return "Short > Long" if buy else "Long > Short"
-    return "Close Short" if buy else "Close Long"
 
 
 class FillRows:
@@ -91,8 +83,9 @@ class FillRows:
         `liquidation` field (docs "Subscriptions" `FillLiquidation`): closed at the mark, taker."""
         side = "buy" if event.size < 0 else "sell"  # a short is closed by a buy
         row = self._row({"coin": event.coin, "side": side, "size": abs(event.size), "px": event.px, "oid": 0,
-                         "realized_pnl": -event.loss, "fee": 0.0, "maker": False}, event.time)
-        row["liquidation"] = {"liquidatedUser": account, "markPx": num(event.px), "method": "market"}
+                         "realized_pnl": -event.loss, "fee": 0.0, "maker": False, "tid": event.tid,
+                         "hash": event.hash}, event.time)
+        row["liquidation"] = {"liquidatedUser": account, "markPx": wire.num(event.px), "method": "market"}
         return row
 
     def _row(self, data: dict[str, Any], at: float) -> dict[str, Any]:
@@ -103,13 +96,16 @@ class FillRows:
         start = (position.size if position is not None else 0.0) + self._moved.get(coin, 0.0)
         self._moved[coin] = self._moved.get(coin, 0.0) + (size if side == "buy" else -size)
         time_ms = int(round(at * 1000))
-        seed = f"{data['oid']}|{data.get('remaining')}|{size!r}|{px!r}|{time_ms}".encode()
-        row = {"coin": coin, "px": num(px), "sz": num(size), "side": "B" if side == "buy" else "A", "time": time_ms,
-               "startPosition": num(start), "dir": direction(side, start, size),
-               "closedPnl": num(float(data.get("realized_pnl") or 0.0)), "hash": ZERO_HASH,
+        tid = data.get("tid")
+        if tid is None:
+            seed = f"{data['oid']}|{data.get('remaining')}|{size!r}|{px!r}|{time_ms}".encode()
+            tid = int.from_bytes(hashlib.sha256(seed).digest()[:6], "big")
+        lot = lot_of(self.book, coin)
+        row = {"coin": coin, "px": wire.num(px), "sz": wire.size(size, lot), "side": wire.side(side), "time": time_ms,
+               "startPosition": wire.size(start, lot), "dir": wire.fill_direction(start, side == "buy", size),
+               "closedPnl": wire.usd(float(data.get("realized_pnl") or 0.0)), "hash": data.get("hash") or ZERO_HASH,
                "oid": wire_oid(data["oid"]), "crossed": not data.get("maker", False),
-               "fee": num(float(data.get("fee") or 0.0)),
-               "tid": int.from_bytes(hashlib.sha256(seed).digest()[:6], "big"), "feeToken": "USDC"}
+               "fee": wire.usd(float(data.get("fee") or 0.0)), "tid": tid, "feeToken": "USDC"}
         if data.get("client_id"):
             row["cloid"] = cloid_for(data["client_id"])
         return row
@@ -130,7 +126,7 @@ class OrderRows:
             return self._status(order, "open", event.time)
         if isinstance(event, venue.OrderFilled):
             order = self._known(event.oid, event.coin, event.side, event.px, event.size, event.client_id, event.time)
-            order["sz"] = num(event.remaining)
+            order["sz"] = wire.size(event.remaining, lot_of(self.book, event.coin))
             if event.remaining > 0:
                 return None  # still open: the venue sends no update for a partial fill
             self._orders.pop(event.oid, None)
@@ -153,8 +149,9 @@ class OrderRows:
 
     def _remember(self, oid: str, coin: str, side: str, limit_px: float, size: float, client_id: str | None,
                   at: float) -> dict[str, Any]:
-        order = {"coin": coin, "side": "B" if side == "buy" else "A", "limitPx": num(limit_px), "sz": num(size),
-                 "oid": wire_oid(oid), "timestamp": int(round(at * 1000)), "origSz": num(size)}
+        sz = wire.size(size, lot_of(self.book, coin))
+        order = {"coin": coin, "side": wire.side(side), "limitPx": wire.num(limit_px), "sz": sz,
+                 "oid": wire_oid(oid), "timestamp": int(round(at * 1000)), "origSz": sz}
         if client_id:
             order["cloid"] = cloid_for(client_id)
         self._orders[oid] = order

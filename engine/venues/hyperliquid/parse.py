@@ -166,7 +166,12 @@ def parse_fill(fill: dict[str, Any], now: float, client_id: str | None = None,
     """One fill (`userFills`) -> OrderFilled. `crossed` means we took liquidity (taker)."""
     return OrderFilled(str(fill["oid"]), canonical_coin(fill["coin"]), side_of(fill["side"]), float(fill["sz"]),
                        float(fill["px"]), float(fill["fee"]), float(fill["closedPnl"]), remaining, now, client_id,
-                       maker=not fill.get("crossed", True))
+                       maker=not fill.get("crossed", True), tid=_tid(fill), hash=fill.get("hash"))
+
+
+def _tid(fill: dict[str, Any]) -> int | None:
+    tid = fill.get("tid")
+    return tid if isinstance(tid, int) and not isinstance(tid, bool) else None
 
 
 def liquidation_of(fill: dict[str, Any], account: str, now: float) -> Liquidated | None:
@@ -175,7 +180,8 @@ def liquidation_of(fill: dict[str, Any], account: str, now: float) -> Liquidated
     if not liquidation or str(liquidation.get("liquidatedUser", "")).lower() != account.lower():
         return None
     size = float(fill["sz"]) * (1.0 if fill["side"] == "A" else -1.0)  # a sell closed a long
-    return Liquidated(canonical_coin(fill["coin"]), size, float(fill["px"]), -float(fill["closedPnl"]), now)
+    return Liquidated(canonical_coin(fill["coin"]), size, float(fill["px"]), -float(fill["closedPnl"]), now,
+                      tid=_tid(fill), hash=fill.get("hash"))
 
 
 def parse_funding(delta: dict[str, Any], now: float) -> FundingPaid:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Callable
 
 from engine.venues.paper.history import PaperFill
-from engine.venues.paper.hl_wire import num
+from engine.venues.hl_wire import num
 
 MINUTE = 60_000
 INTERVALS: dict[str, int] = {

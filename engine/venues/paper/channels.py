@@ -25,7 +25,7 @@ from engine.venues.hl_api import Send
 from engine.venues.paper.candles import CandleBook
 from engine.venues.paper.hl_market import MarketAnswers
 from engine.venues.paper.history import PaperFill
-from engine.venues.paper.hl_wire import ZERO_ADDRESS, num, size, synthetic_hash
+from engine.venues.hl_wire import ZERO_ADDRESS, num, size, synthetic_hash
 
 
 class _Watch:

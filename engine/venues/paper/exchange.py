@@ -375,7 +375,7 @@ class PaperExchange:
     def _emit(self, event: VenueEvent) -> None:
         if type(event) is not MarkUpdated:
             self.revision += 1
-            self.history.record(event)
+            event = self.history.record(event)  # a fill comes back with its trade id
         if self.faults.drop_feed:
             self.faults.dropped_events += 1
             return

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, NamedTuple
 
 from engine.domain.model import MarketInfo
@@ -27,7 +27,7 @@ from engine.venues.connector import (
     FundingPaid, Liquidated, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected, OrderRequest, OrderTriggered,
     VenueEvent,
 )
-from engine.venues.paper import hl_wire as wire
+from engine.venues import hl_wire as wire
 
 ORDER_LIMIT = 2000  # orders remembered (historicalOrders answers at most 2000)
 FILL_LIMIT = 2000  # fills remembered (userFills answers at most 2000)
@@ -174,12 +174,15 @@ class PaperHistory:
             self.orders[record.parent].children.append(key)
         self._forget_old_orders()
 
-    def record(self, event: VenueEvent) -> None:
-        """One event the exchange emits (marks excluded)."""
+    def record(self, event: VenueEvent) -> VenueEvent:
+        """One event the exchange emits (marks excluded); returned as subscribers get it: a fill
+        (or a liquidation's) with the trade id and hash this record gave it, as `userFills` has
+        them, so a bot hears the same fill on the websocket as it reads over /info."""
         kind = type(event)
-        if kind is OrderFilled:
-            self._filled(event)  # type: ignore[arg-type]
-        elif kind is OrderAccepted:
+        if kind is OrderFilled or kind is Liquidated:
+            fill = self._filled(event) if kind is OrderFilled else self._liquidated(event)  # type: ignore[arg-type]
+            return replace(event, tid=fill.tid, hash=wire.synthetic_hash(fill.tid))  # type: ignore[type-var]
+        if kind is OrderAccepted:
             record = self.orders.get(int(event.oid))  # type: ignore[union-attr]
             if record is not None:
                 record.accepted = True
@@ -203,10 +206,9 @@ class PaperHistory:
                         self.by_cloid.setdefault(record.cloid, record.oid)  # type: ignore[arg-type]
                     self._close(event.oid, wire.REJECTED_STATUS.get(event.code, "rejected"),  # type: ignore[union-attr]
                                 event.time)  # type: ignore[union-attr]
-        elif kind is Liquidated:
-            self._liquidated(event)  # type: ignore[arg-type]
         elif kind is FundingPaid:
             self._funding(event)  # type: ignore[arg-type]
+        return event
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -276,7 +278,7 @@ class PaperHistory:
         if record is not None and not record.closed:  # `remaining` stays what was left unfilled
             record.status, record.status_timestamp = status, wire.ms(at)
 
-    def _filled(self, event: OrderFilled) -> None:
+    def _filled(self, event: OrderFilled) -> PaperFill:
         record = self.orders.get(int(event.oid))
         buy = event.side == "buy"
         if record is not None:
@@ -287,12 +289,12 @@ class PaperHistory:
         # The exchange emits a fill right after applying it: the position before is now − fill.
         start = self.position_of(event.coin) - (event.size if buy else -event.size)
         cloid = record.cloid if record is not None else wire.cloid_for(event.client_id)
-        self._add_fill(event.coin, buy, event.px, event.size, start, event.realized_pnl, event.fee, int(event.oid),
-                       not event.maker, event.time, cloid)
+        return self._add_fill(event.coin, buy, event.px, event.size, start, event.realized_pnl, event.fee,
+                              int(event.oid), not event.maker, event.time, cloid)
 
-    def _liquidated(self, event: Liquidated) -> None:
-        self._add_fill(event.coin, event.size < 0, event.px, abs(event.size), event.size, -event.loss, 0.0, 0, True,
-                       event.time, None, event.px)
+    def _liquidated(self, event: Liquidated) -> PaperFill:
+        return self._add_fill(event.coin, event.size < 0, event.px, abs(event.size), event.size, -event.loss, 0.0, 0,
+                              True, event.time, None, event.px)
 
     def _funding(self, event: FundingPaid) -> None:
         self.funding.append({"time": wire.ms(event.time), "hash": wire.synthetic_hash(-wire.ms(event.time)),
@@ -302,7 +304,7 @@ class PaperHistory:
 
     def _add_fill(self, coin: str, buy: bool, px: float, sz: float, start: float, closed_pnl: float, fee: float,
                   oid: int, crossed: bool, at: float, cloid: str | None,
-                  liquidation_mark: float | None = None) -> None:
+                  liquidation_mark: float | None = None) -> PaperFill:
         tid = self.next_tid
         self.next_tid += 1
         fill = PaperFill(coin, px, sz, buy, int(round(at * 1000)), start, closed_pnl, fee, oid, crossed, tid, cloid,
@@ -311,6 +313,7 @@ class PaperHistory:
         self.cum_volume += sz * px
         for listener in self.fill_listeners:
             listener(fill)
+        return fill
 
     def row(self, fill: PaperFill) -> dict[str, Any]:
         """`fill` as `userFills` writes it."""

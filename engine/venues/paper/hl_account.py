@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.domain.margin import liquidation_price
 from engine.domain.model import OpenOrder
-from engine.venues.paper import hl_wire as wire
+from engine.venues import hl_wire as wire
 from engine.venues.paper.exchange import PaperExchange
 from engine.venues.paper.history import OrderRecord
 

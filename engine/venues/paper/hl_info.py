@@ -44,7 +44,7 @@ from engine.venues.paper.exchange import PaperExchange
 from engine.venues.paper.hl_account import AccountAnswers
 from engine.venues.paper.hl_market import MarketAnswers
 from engine.venues.paper.history import PaperFill
-from engine.venues.paper.hl_wire import is_cloid, ms as wire_ms
+from engine.venues.hl_wire import is_cloid, ms as wire_ms
 
 DESERIALIZE = "Failed to deserialize the JSON body into the target type: "
 BAD_SUBSCRIPTION = "Error parsing JSON into valid websocket request: "

@@ -20,7 +20,7 @@ from typing import Any
 from engine.domain.increments import round_price, round_size
 from engine.domain.margin import FLAT_TABLES_BELOW, MarginTable
 from engine.domain.model import MarketInfo
-from engine.venues.paper import hl_wire as wire
+from engine.venues import hl_wire as wire
 from engine.venues.paper.candles import CandleBook
 from engine.venues.paper.exchange import PaperExchange
 

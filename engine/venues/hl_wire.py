@@ -1,4 +1,5 @@
-"""How the paper venue writes Hyperliquid's wire values: numbers as plain decimal strings (no
+"""How Hyperliquid writes its wire values, for what perpguard writes in the venue's shapes (the
+paper venue's answers, the `/hl/ws` user channels): numbers as plain decimal strings (no
 exponent, `"0.0"` for zero, sizes to the market's lot), times in integer ms, sides `B`/`A`,
 client order ids as 16-byte hex cloids, and the order statuses of the info docs ("Query order
 status by oid or cloid": `open`, `filled`, `canceled`, `triggered`, `rejected`,
