@@ -18,7 +18,9 @@ from engine.gateway.hl.info import DESERIALIZE
 
 
 def _respond(status: int, body: Any) -> Response:
-    if isinstance(body, str):
+    """The venue's reasons for a refusal are plain text; every answer is JSON, a string one
+    included (`userAbstraction` answers `"disabled"`)."""
+    if isinstance(body, str) and status != 200:
         return PlainTextResponse(body, status_code=status)
     return JSONResponse(body, status_code=status)
 

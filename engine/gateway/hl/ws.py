@@ -2,10 +2,13 @@
 requests", "Timeouts and heartbeats"), so the SDK's `WebsocketManager`, ccxt pro and what is
 built on them connect to perpguard unchanged.
 
-- On connect the venue's greeting, `Websocket connection established.` (the SDK skips it).
+- Every frame is JSON. No greeting on connect: the official SDK skips a text frame
+  `Websocket connection established.`, but Hummingbot's connector, which works on the venue,
+  reads every frame as JSON and reconnects on that one (seen running it against perpguard).
 - `{"method": "subscribe", "subscription": {...}}` -> `{"channel": "subscriptionResponse",
   "data": {"method": "subscribe", "subscription": {...}}}` (the subscription as sent), then the
-  channel's messages; `unsubscribe` likewise. Market channels (allMids, l2Book, trades, bbo,
+  channel's messages; `unsubscribe` likewise. `user` is taken for `userEvents` (the channel its
+  messages come on; Hummingbot's connector subscribes with it). Market channels (allMids, l2Book, trades, bbo,
   candle, activeAssetCtx) come from the venue (`hl.venue.subscribe`); the user channels of the
   guarded account or of a registered bot (both mean the guarded account) from the engine
   (`user_channels`). `userFills` starts with `isSnapshot: true` and the recent fills (`/info
@@ -52,7 +55,6 @@ from engine.venues.hyperliquid.relay_channels import UNPARSED
 
 log = logging.getLogger("perpguard.gateway.hl")
 
-GREETING = "Websocket connection established."
 OUTBOX_LIMIT = 1000
 MAX_PENDING_POSTS = 100
 SNAPSHOT_TIMEOUT_SECONDS = 10.0
@@ -162,7 +164,6 @@ class _Connection:
 
     async def serve(self) -> None:
         writer = self.start_writer()
-        self.send(GREETING)
         try:
             while not writer.done():
                 message = await self.websocket.receive()
@@ -211,6 +212,7 @@ class _Connection:
             self.refuse(f"Already subscribed: {json.dumps(subscription)}")
             return
         kind, user = subscription.get("type"), subscription.get("user")
+        kind = "userEvents" if kind == "user" else kind
         sink = _Sink(self.send)
         if kind in MARKET_CHANNELS:
             try:

@@ -3,14 +3,15 @@
 paper unmodified.
 
 `info(body)` answers, in the venue's shapes (string-encoded numbers, int oids, ms times):
-market data `meta`, `spotMeta`, `metaAndAssetCtxs`, `spotMetaAndAssetCtxs`, `perpDexs` (`[null]`:
-no builder dexes on paper), `allMids`, `l2Book` (synthetic, see `MarketAnswers.l2_book`),
+market data `meta`, `allPerpMetas` (`[meta]`: the native dex alone), `spotMeta`, `metaAndAssetCtxs`,
+`spotMetaAndAssetCtxs`, `perpDexs` (`[null]`: no builder dexes on paper), `allMids`, `l2Book` (synthetic, see `MarketAnswers.l2_book`),
 `candleSnapshot` (from the marks seen, see `engine.venues.paper.candles`), `fundingHistory`,
 `exchangeStatus` (ccxt's fetch_status and fetch_time); user data `clearinghouseState`,
 `spotClearinghouseState`, `openOrders`, `frontendOpenOrders`, `orderStatus` (oid or cloid),
 `historicalOrders`, `userFills`, `userFillsByTime`, `userFunding`, `userNonFundingLedgerUpdates`
 (`[]`: the paper account's cash was set, not deposited; nothing moves in or out), `userRateLimit`,
-`userFees`, `userRole`, `userAbstraction`, `extraAgents` (`[]`: no API wallets on paper),
+`userFees`, `userRole`, `userAbstraction`, `extraAgents` (`[]`: no API wallets on paper; the
+gateway answers it with the registered bots),
 `maxBuilderFee` (0). User-scoped types answer for `paper.account_address` (the
 gateway maps a bot's address to it first); any other address is an empty account (`userRole`:
 `missing`). A `dex` other than the first (`""` or absent) is unknown: null, as the venue
@@ -50,8 +51,8 @@ DESERIALIZE = "Failed to deserialize the JSON body into the target type: "
 BAD_SUBSCRIPTION = "Error parsing JSON into valid websocket request: "
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
-MARKET_TYPES = ("meta", "spotMeta", "metaAndAssetCtxs", "spotMetaAndAssetCtxs", "perpDexs", "allMids", "l2Book",
-                "candleSnapshot", "fundingHistory", "exchangeStatus")
+MARKET_TYPES = ("meta", "allPerpMetas", "spotMeta", "metaAndAssetCtxs", "spotMetaAndAssetCtxs", "perpDexs",
+                "allMids", "l2Book", "candleSnapshot", "fundingHistory", "exchangeStatus")
 USER_TYPES = ("clearinghouseState", "spotClearinghouseState", "openOrders", "frontendOpenOrders", "orderStatus",
               "historicalOrders", "userFills", "userFillsByTime", "userFunding", "userNonFundingLedgerUpdates",
               "userRateLimit", "userFees", "userRole", "userAbstraction", "extraAgents", "maxBuilderFee")
@@ -181,6 +182,8 @@ class PaperVenueApi:
             return None
         if kind == "meta":
             return market.meta()
+        if kind == "allPerpMetas":  # one meta per perp dex, the native one first: paper has only that one
+            return [market.meta()]
         if kind == "metaAndAssetCtxs":
             return [market.meta(), market.asset_ctxs()]
         if kind == "spotMeta":
