@@ -8,13 +8,13 @@ built on them connect to perpguard unchanged.
 - `{"method": "subscribe", "subscription": {...}}` -> `{"channel": "subscriptionResponse",
   "data": {"method": "subscribe", "subscription": {...}}}` (the subscription as sent), then the
   channel's messages; `unsubscribe` likewise. `user` is taken for `userEvents` (the channel its
-  messages come on; Hummingbot's connector subscribes with it). Market channels (allMids, l2Book, trades, bbo,
-  candle, activeAssetCtx) come from the venue (`hl.venue.subscribe`); the user channels of the
-  guarded account or of a registered bot (both mean the guarded account) from the engine
-  (`user_channels`). `userFills` starts with `isSnapshot: true` and the recent fills (`/info
-  userFills`); `clearinghouseState` with the account now (`/info clearinghouseState`). Another
-  user's subscription is confirmed and gets nothing (an empty `userFills` snapshot, as the
-  venue sends for an address that never traded).
+  messages come on; Hummingbot's connector subscribes with it). Market channels (allMids,
+  l2Book, trades, bbo, candle, activeAssetCtx) come from the venue (`hl.venue.subscribe`); the
+  user channels of the guarded account or of a registered bot (both mean the guarded account)
+  from the engine (`user_channels`). `userFills` starts with `isSnapshot: true` and the recent
+  fills (`/info userFills`); `clearinghouseState` with the account now (`/info
+  clearinghouseState`). Another user's subscription is confirmed and gets nothing (an empty
+  `userFills` snapshot, as the venue sends for an address that never traded).
 - Refusals on the `error` channel in the venue's words (the texts clients parse, see
   nktkas/hyperliquid `_postRequest.ts` and ccxt pro `handle_error_message`): `Already
   subscribed: {...}`, `Already unsubscribed: {...}`, `Error parsing JSON into valid websocket
