@@ -52,6 +52,21 @@ async def test_fills_made_while_disconnected_are_told_once_after_the_reconnect(f
     assert before.client_id == "before"
 
 
+async def test_an_order_that_fills_before_the_first_fills_snapshot_is_told_once(fake):
+    # a loaded machine: the order is placed and filled before the websocket's first userFills
+    # snapshot arrives; the fill is in that snapshot, and it is ours and new, not history
+    fake.refuse_connections = True
+    async with running(fake) as (connector, events):
+        ack = await connector.place(OrderRequest("ETH", "buy", "0.05", "1999", "Ioc", client_id="early"))
+        assert ack.status == "filled" and not of_type(events, OrderFilled)
+        fake.refuse_connections = False
+        await wait_for(lambda: of_type(events, OrderFilled), what="the fill, from the first snapshot")
+        fake.drop_connections()  # the next snapshot repeats it: still told once
+        await wait_for(lambda: len(of_type(events, FeedRestored)) >= 2, what="the reconnect after it")
+    (fill,) = of_type(events, OrderFilled)
+    assert (fill.client_id, fill.size, fill.coin) == ("early", 0.05, "ETH") and fill.tid is not None
+
+
 async def test_the_first_fills_snapshot_is_history(fake):
     async with running(fake) as (connector, events):
         await connector.place(OrderRequest("ETH", "buy", "0.05", "1999", "Ioc", client_id="first"))

@@ -15,7 +15,9 @@ marks and funding rates the connector reports in its snapshots.
   cancels many orders at one `statusTimestamp`) is told to `on_dead_man_fire(ms)`.
 - `userFills`: each fill -> OrderFilled, or Liquidated when the fill liquidated us. Each
   (re)subscription starts with a snapshot of recent fills (`isSnapshot: true`). The first one
-  is history, never replayed as new fills (the account snapshot holds their effect). After a
+  is history, never replayed as new fills (the account snapshot holds their effect), except
+  the fills of orders this connector sent (known by cloid): an order that fills before the
+  first snapshot arrives (a loaded machine, a slow socket) is in it, and is new. After a
   reconnect, the snapshot's fills not seen before and no older than the newest fill we knew (by
   the venue's own `time`, never our clock) were made while we were away: they are told, once,
   so their realized PnL and losing streak count. Fills are told once, by `tid` (or hash).
@@ -236,7 +238,8 @@ class StreamTranslator:
                 continue
             self._tally(fill)
             self._newest_fill_ms = max(self._newest_fill_ms or 0, int(fill.get("time") or 0))
-            if snapshot and (known_until is None or int(fill.get("time") or 0) < known_until):
+            ours = fill.get("cloid") in self._requests  # sent by this connector: never history
+            if snapshot and not ours and (known_until is None or int(fill.get("time") or 0) < known_until):
                 continue  # history: its effect is in the account snapshot already
             if self.on_fill is not None:
                 self.on_fill(fill)
