@@ -7,6 +7,7 @@ import pytest
 
 from engine.venues.connector import FeedRestored, FeedStale, MarksUpdated, MarkUpdated, OrderFilled, OrderRequest
 from engine.venues.hyperliquid.feed import PING_SECONDS
+from engine.venues.hyperliquid.http import BACKOFF_MAX_SECONDS
 from fake_hyperliquid.harness import MASTER, config_for, of_type, running, wait_for
 
 
@@ -59,8 +60,9 @@ async def test_an_order_that_fills_before_the_first_fills_snapshot_is_told_once(
     async with running(fake) as (connector, events):
         ack = await connector.place(OrderRequest("ETH", "buy", "0.05", "1999", "Ioc", client_id="early"))
         assert ack.status == "filled" and not of_type(events, OrderFilled)
-        fake.refuse_connections = False
-        await wait_for(lambda: of_type(events, OrderFilled), what="the fill, from the first snapshot")
+        fake.refuse_connections = False  # the feed's next attempt comes after its backoff, at most its cap
+        await wait_for(lambda: of_type(events, OrderFilled), timeout=BACKOFF_MAX_SECONDS + 5,
+                       what="the fill, from the first snapshot")
         fake.drop_connections()  # the next snapshot repeats it: still told once
         await wait_for(lambda: len(of_type(events, FeedRestored)) >= 2, what="the reconnect after it")
     (fill,) = of_type(events, OrderFilled)
