@@ -18,11 +18,14 @@ from __future__ import annotations
 import json
 import time
 
+import eth_account
 import httpx
 from hyperliquid.exchange import Exchange
 from websockets.sync.client import connect
 
-from tests.hl_gateway import ALPHA, BETA, STRANGER, hl  # noqa: F401 (the fixture)
+from tests.hl_gateway import ALPHA, BETA, hl  # noqa: F401 (the fixture)
+
+READER = eth_account.Account.from_key("0x" + "d4" * 32)  # a bot registered to read only
 
 
 def info(hl, body: dict) -> httpx.Response:
@@ -36,7 +39,7 @@ def test_all_perp_metas_lists_the_native_dex_s_meta(hl):
 
 
 def test_extra_agents_lists_the_bots_that_may_trade_as_the_account_s_api_wallets(hl):
-    hl.add_bot("watcher", STRANGER.address, scopes="read")  # reads only: no agent
+    hl.add_bot("watcher", READER.address, scopes="read")  # reads only: no agent
     now_ms = int(time.time() * 1000)
     agents = info(hl, {"type": "extraAgents", "user": hl.account}).json()
     assert sorted((a["name"], a["address"]) for a in agents) == \

@@ -142,7 +142,7 @@ async def test_a_trailing_stop_goes_on_trailing_after_a_restart_and_never_falls_
             await engine.settle()
         (trailed,) = await resting_stops(paper)
         assert trailed.trigger_px == pytest.approx(54_000 * 0.95, rel=1e-4)
-        assert await DurableJournal(store, writer).durable()
+        assert await writer.durable(5.0)  # the trail is on disk before the engine goes away
         await engine.stop()
 
         again = Engine(paper, parse_policies(NO_CAPS), clock, journal=DurableJournal(store, writer))
